@@ -1,0 +1,64 @@
+# Closer: the README's two commands, `make run` and `make test`, do all set-up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
+
+.PHONY: run test install install-test vendor migrate instance lint bench clean
+
+run: install instance migrate
+	PORT=$(PORT) HOST=$(HOST) scripts/serve
+
+test: install-test instance-test
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Front-end packages are served from our own origin: copied from npm's install, never committed.
+static/vendor/htmx.min.js: node_modules/.package-lock.json
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+
+vendor: static/vendor/htmx.min.js
+
+install: $(VENV)/.installed vendor
+install-test: $(VENV)/.installed-test vendor
+
+# Local secrets, owner-only, never committed.
+instance/secret_key:
+	mkdir -p instance
+	umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_hex(32))' > $@
+
+instance: instance/secret_key
+	@if [ -f reminders/cli.py ]; then $(BIN)/flask --app app push init-keys; fi
+
+instance-test:
+	mkdir -p instance
+
+migrate: instance/secret_key
+	$(BIN)/flask --app app db upgrade
+
+lint:
+	$(BIN)/ruff check .
+
+bench: install-test instance migrate
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor

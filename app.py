@@ -1,0 +1,232 @@
+"""Closer: a two-minute daily practice for closer relationships.
+
+`create_app(config=None)` builds the Flask app. Configuration comes in layers, later ones
+winning: defaults below, `instance/config.py`, environment variables (`FLASK_*`, plus
+`DATABASE_URL`), generated secrets in `instance/`, then the `config` mapping (tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_compress import Compress
+from flask_migrate import Migrate
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import security
+from content.library import load_library
+from identity import wants_fragment
+from models import db
+
+ROOT = Path(__file__).resolve().parent
+INSECURE_KEYS = {"", "dev", "change-me", "secret"}
+
+log = logging.getLogger("closer")
+migrate = Migrate()
+compress = Compress()
+
+
+class Defaults:
+    SECRET_KEY = None
+    SQLALCHEMY_DATABASE_URI = None  # instance/closer.db unless DATABASE_URL says otherwise
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SESSION_COOKIE_NAME = "closer"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False  # True in production (behind https)
+    PERMANENT_SESSION_LIFETIME = timedelta(days=400)  # the longest browsers keep a cookie
+    MAX_CONTENT_LENGTH = 64 * 1024
+    WTF_CSRF_TIME_LIMIT = None  # cached offline pages must still be able to write
+    WTF_CSRF_HEADERS = ["X-CSRFToken"]
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    COMPRESS_MIMETYPES = [
+        "text/html",
+        "text/css",
+        "text/javascript",
+        "application/javascript",
+        "application/json",
+        "application/manifest+json",
+        "image/svg+xml",
+    ]
+    COMPRESS_ALGORITHM = ["br", "gzip"]
+    COMPRESS_MIN_SIZE = 256
+    DEPLOYMENT = "local"  # "production" turns on every start-up refusal
+    PROXY_FIX = 0  # number of trusted proxies in front of the app (0: none)
+    CONTENT_PATH = None  # the practice library; tests point it at broken copies
+    NOW_UTC = None  # tests pin the clock
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True)
+    _configure(app, config or {})
+    _check_secrets(app)
+
+    app.extensions["library"] = load_library(app.config["CONTENT_PATH"] or _default_content())
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    compress.init_app(app)
+    security.init_app(app)
+    if app.config["PROXY_FIX"]:
+        hops = int(app.config["PROXY_FIX"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    _register_blueprints(app)
+    _register_assets(app)
+    _register_errors(app)
+    _register_cli(app)
+    app.context_processor(_page_context)
+    return app
+
+
+def _page_context() -> dict:
+    """Tell the page whether the browser should report its time zone (first visit only)."""
+    from flask import g
+
+    user = g.get("user")
+    return {
+        "zone_state": ""
+        if user is None
+        else ("confirmed" if user.time_zone_confirmed else "unknown")
+    }
+
+
+def _default_content() -> Path:
+    from content.library import DEFAULT_PATH
+
+    return DEFAULT_PATH
+
+
+def _configure(app: Flask, overrides: dict) -> None:
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env()
+    if os.environ.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    app.config.update(overrides)
+    if not app.config["SECRET_KEY"]:
+        key_file = Path(app.instance_path) / "secret_key"
+        if key_file.exists():
+            app.config["SECRET_KEY"] = key_file.read_text().strip()
+    uri = app.config["SQLALCHEMY_DATABASE_URI"] or (
+        f"sqlite:///{Path(app.instance_path) / 'closer.db'}"
+    )
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(uri)
+    if app.config["DEPLOYMENT"] == "production":
+        app.config["SESSION_COOKIE_SECURE"] = True
+
+
+def normalise_database_url(uri: str) -> str:
+    """Accept the common `postgres://` spellings and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if uri.startswith(prefix):
+            return "postgresql+psycopg://" + uri[len(prefix) :]
+    return uri
+
+
+def _check_secrets(app: Flask) -> None:
+    """Refuse to serve real users with a guessable cookie-signing key."""
+    if app.testing or app.debug:
+        if not app.config["SECRET_KEY"]:
+            app.config["SECRET_KEY"] = secrets.token_hex(32)
+        return
+    key = app.config["SECRET_KEY"]
+    if not key or key in INSECURE_KEYS or len(key) < 32:
+        raise RuntimeError(
+            "SECRET_KEY is missing or too weak. Run `make run` (it writes instance/secret_key) "
+            "or set FLASK_SECRET_KEY to at least 32 random characters."
+        )
+
+
+def _register_blueprints(app: Flask) -> None:
+    from blueprints import library, practice, progress, pwa, settings
+
+    for module in (practice, library, progress, settings, pwa):
+        app.register_blueprint(module.bp)
+
+
+def _register_assets(app: Flask) -> None:
+    """Static URLs carry a content hash (`?v=`), so they can be cached for a year, immutable."""
+    static = Path(app.static_folder)
+    hashes: dict[str, str] = {}
+    for path in sorted(static.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            hashes[path.relative_to(static).as_posix()] = digest
+    app.extensions["asset_hashes"] = hashes
+    app.extensions["asset_version"] = hashlib.sha256(
+        "".join(f"{k}{v}" for k, v in hashes.items()).encode()
+    ).hexdigest()[:12]
+
+    def asset_url(filename: str) -> str:
+        digest = hashes.get(filename)
+        if digest is None:
+            raise KeyError(f"no static file {filename!r}")
+        return f"/static/{filename}?v={digest}"
+
+    app.jinja_env.globals["asset_url"] = asset_url
+    app.extensions["asset_url"] = asset_url
+
+    @app.after_request
+    def _cache_static(response):
+        if request.path.startswith("/static/") and response.status_code == 200:
+            if request.args.get("v") == hashes.get(request.path[len("/static/") :]):
+                response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+            else:
+                response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+ERROR_MESSAGES = {
+    400: "That request did not make sense to us.",
+    403: "That is not allowed.",
+    404: "We could not find that page.",
+    405: "That page does not accept this kind of request.",
+    413: "That was too large to save.",
+    429: "That was a lot of requests at once. Take a breath and try again in a minute.",
+    500: "Something went wrong on our side. Nothing you wrote was lost.",
+    503: "We are having trouble reaching our storage. Your changes are safe; try again soon.",
+}
+
+
+def _register_errors(app: Flask) -> None:
+    def render_error(status: int, message: str | None = None):
+        message = message or ERROR_MESSAGES.get(status, "Something went wrong.")
+        template = "errors/_error.html" if wants_fragment() else "errors/error.html"
+        return render_template(template, status=status, message=message), status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        # Our own abort(..., description=...) messages are written for people; Werkzeug's
+        # defaults are not, so those fall back to ours.
+        custom = exc.description != type(exc).description
+        message = exc.description if custom else None
+        if exc.code == 400 and exc.__class__.__name__ == "CSRFError":
+            message = (
+                "This page was open too long or lost its security token. Reload and try again."
+            )
+        return render_error(exc.code or 500, message)
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc):
+        db.session.rollback()
+        log.error("database unavailable: %s", exc.__class__.__name__)
+        return render_error(503)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc):
+        db.session.rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(500)
+
+
+def _register_cli(app: Flask) -> None:
+    """Feature packages add their own command groups (reminders, push) here."""

@@ -1,0 +1,271 @@
+"""Today's practice, any day's practice, and the three writes on a day: done, undo, reflect.
+
+Each write answers an htmx request with the partial it replaces and a plain form POST with a
+303 back to the day, so the page works with JavaScript off. Every write may carry a client
+UUID (`key`): the offline outbox replays writes, and a key already applied is a no-op.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from content.calendar import DAYS_AHEAD, local_today, parse_day
+from content.library import Practice, Strategy, day_number
+from identity import current_user, wants_fragment
+from models import REFLECTION_MAX, AppliedWrite, Completion, Reflection, User, db
+from security import WRITE_LIMIT, limiter
+
+bp = Blueprint("practice", __name__)
+
+# A device whose clock or zone runs ahead of the zone in settings may be a day ahead of us;
+# its offline writes for "its" today must still be kept.
+WRITE_AHEAD_DAYS = 1
+
+
+class WriteRejected(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DayView:
+    """Everything a day's card shows."""
+
+    day: date
+    number: int
+    strategy: Strategy
+    practice: Practice
+    is_today: bool
+    done: bool
+    reflection: str
+    can_write: bool
+    recent_done: int
+    recent_span: int
+    last_day: date  # the furthest day that may be opened
+
+    @property
+    def previous_day(self) -> date | None:
+        return self.day - timedelta(days=1) if self.number > 1 else None
+
+    @property
+    def next_day(self) -> date | None:
+        following = self.day + timedelta(days=1)
+        return following if following <= self.last_day else None
+
+
+def user_today(user: User) -> date:
+    """The user's local date, never before their Day 1 (a zone change westwards on the first
+    day must not show a "Day 0")."""
+    return max(local_today(user.time_zone), user.first_date)
+
+
+def build_day(user: User, day: date) -> DayView:
+    library = current_app.extensions["library"]
+    number = day_number(user.first_date, day)
+    strategy, practice = library.for_day(number)
+    today = user_today(user)
+    done = db.session.scalar(
+        select(Completion.id).where(Completion.user_id == user.id, Completion.day == day)
+    )
+    reflection = db.session.scalar(
+        select(Reflection.text).where(Reflection.user_id == user.id, Reflection.day == day)
+    )
+    recent_done, recent_span = recent_progress(user, today)
+    return DayView(
+        day=day,
+        number=number,
+        strategy=strategy,
+        practice=practice,
+        is_today=day == today,
+        done=done is not None,
+        reflection=reflection or "",
+        can_write=day <= today + timedelta(days=WRITE_AHEAD_DAYS),
+        recent_done=recent_done,
+        recent_span=recent_span,
+        last_day=today + timedelta(days=DAYS_AHEAD),
+    )
+
+
+def recent_progress(user: User, today: date) -> tuple[int, int]:
+    """Days practised out of the last seven (or fewer, for a new user): kind, never a streak."""
+    start = max(user.first_date, today - timedelta(days=6))
+    span = (today - start).days + 1
+    done = db.session.scalar(
+        select(func.count(Completion.id)).where(
+            Completion.user_id == user.id, Completion.day >= start, Completion.day <= today
+        )
+    )
+    return done or 0, span
+
+
+def _viewable_day(user: User, text: str) -> date:
+    day = parse_day(text)
+    if day is None:
+        abort(404, description="That is not a date we understand. Days look like 2026-11-26.")
+    today = user_today(user)
+    if day < user.first_date or day > today + timedelta(days=DAYS_AHEAD):
+        abort(404, description="That day is not part of your practice.")
+    return day
+
+
+@bp.get("/")
+def today():
+    user = current_user()
+    return _render_day(user, user_today(user))
+
+
+@bp.get("/day/<day_text>")
+def day(day_text: str):
+    user = current_user()
+    return _render_day(user, _viewable_day(user, day_text))
+
+
+def _render_day(user: User, day: date):
+    view = build_day(user, day)
+    return render_template("practice/day.html", view=view, new_key=uuid.uuid4)
+
+
+@bp.post("/day/<day_text>/done")
+@limiter.limit(WRITE_LIMIT)
+def mark_done(day_text: str):
+    return _write(day_text, "done", _apply_done)
+
+
+@bp.post("/day/<day_text>/undo")
+@limiter.limit(WRITE_LIMIT)
+def undo_done(day_text: str):
+    return _write(day_text, "undo", _apply_undo)
+
+
+@bp.post("/day/<day_text>/reflection")
+@limiter.limit(WRITE_LIMIT)
+def save_reflection(day_text: str):
+    return _write(day_text, "reflect", _apply_reflection)
+
+
+def _write(day_text: str, kind: str, apply):
+    user = current_user()
+    day = _viewable_day(user, day_text)
+    try:
+        if day > user_today(user) + timedelta(days=WRITE_AHEAD_DAYS):
+            raise WriteRejected(409, "You can mark this day once it has come.")
+        key = _idempotency_key()
+        if key is None or _claim_key(user, key, kind):
+            apply(user, day)
+        db.session.commit()
+    except WriteRejected as rejected:
+        db.session.rollback()
+        return _rejected(user, day, kind, rejected)
+    if not wants_fragment():
+        target = "practice.today" if day == user_today(user) else "practice.day"
+        anchor = "reflection" if kind == "reflect" else "card"
+        params = {} if target == "practice.today" else {"day_text": day.isoformat()}
+        return redirect(url_for(target, **params, _anchor=anchor), code=303)
+    view = build_day(user, day)
+    template = "practice/_reflection.html" if kind == "reflect" else "practice/_done.html"
+    return render_template(template, view=view, new_key=uuid.uuid4, saved=kind == "reflect")
+
+
+def _rejected(user: User, day: date, kind: str, rejected: WriteRejected):
+    view = build_day(user, day)
+    if wants_fragment():
+        template = "practice/_reflection.html" if kind == "reflect" else "practice/_done.html"
+        return (
+            render_template(
+                template,
+                view=view,
+                new_key=uuid.uuid4,
+                error=rejected.message,
+                draft=request.form.get("text", ""),
+            ),
+            rejected.status,
+        )
+    return (
+        render_template(
+            "practice/day.html",
+            view=view,
+            new_key=uuid.uuid4,
+            error=rejected.message,
+            draft=request.form.get("text", ""),
+        ),
+        rejected.status,
+    )
+
+
+def _idempotency_key() -> str | None:
+    raw = request.form.get("key") or request.headers.get("Idempotency-Key")
+    if not raw:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise WriteRejected(400, "This change carried a broken id. Reload and try again.") from None
+
+
+def _claim_key(user: User, key: str, kind: str) -> bool:
+    """Record the key; False if it was applied before (this write is a replay)."""
+    existing = db.session.get(AppliedWrite, key)
+    if existing is not None:
+        if existing.user_id != user.id:
+            raise WriteRejected(409, "This change was already used. Reload and try again.")
+        return False
+    db.session.add(AppliedWrite(key=key, user_id=user.id, kind=kind))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Another request with the same key won the race: this one is the replay.
+        db.session.rollback()
+        return False
+    return True
+
+
+def _apply_done(user: User, day: date) -> None:
+    exists = db.session.scalar(
+        select(Completion.id).where(Completion.user_id == user.id, Completion.day == day)
+    )
+    if exists is None:
+        practice = _practice_for(user, day)
+        db.session.add(Completion(user_id=user.id, day=day, practice_id=practice.id))
+
+
+def _apply_undo(user: User, day: date) -> None:
+    db.session.execute(
+        Completion.__table__.delete().where(Completion.user_id == user.id, Completion.day == day)
+    )
+
+
+def _apply_reflection(user: User, day: date) -> None:
+    text = request.form.get("text", "")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(text) > REFLECTION_MAX:
+        raise WriteRejected(
+            422,
+            f"Reflections can be up to {REFLECTION_MAX:,} characters; this one is {len(text):,}.",
+        )
+    if "\x00" in text:
+        raise WriteRejected(422, "This reflection contains characters we cannot store.")
+    row = db.session.scalar(
+        select(Reflection).where(Reflection.user_id == user.id, Reflection.day == day)
+    )
+    if not text:
+        if row is not None:
+            db.session.delete(row)
+        return
+    if row is None:
+        practice = _practice_for(user, day)
+        db.session.add(Reflection(user_id=user.id, day=day, practice_id=practice.id, text=text))
+    else:
+        row.text = text
+
+
+def _practice_for(user: User, day: date) -> Practice:
+    library = current_app.extensions["library"]
+    return library.for_day(day_number(user.first_date, day))[1]

@@ -1,0 +1,135 @@
+"""Settings: time zone, export everything, delete everything.
+
+Export and delete walk `models.USER_TABLES`, the one list of tables that hold a user's rows,
+so a table added later is exported and deleted without touching this module.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import delete, select
+
+from blueprints.practice import user_today
+from content.calendar import is_valid_zone, local_today, zone_names
+from identity import current_user, forget_user, wants_fragment
+from models import USER_TABLES, User, db
+from security import EXPORT_LIMIT, WRITE_LIMIT, limiter
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+
+@bp.get("")
+def index():
+    user = current_user()
+    return render_template("settings/settings.html", user=user, zones=zone_names())
+
+
+@bp.post("/timezone")
+@limiter.limit(WRITE_LIMIT)
+def set_time_zone():
+    user = current_user()
+    name = request.form.get("time_zone", "")
+    if not is_valid_zone(name):
+        message = "Please pick a time zone from the list."
+        if wants_fragment():
+            return render_template(
+                "settings/_timezone.html", user=user, zones=zone_names(), error=message
+            ), 422
+        return render_template(
+            "settings/settings.html", user=user, zones=zone_names(), error=message
+        ), 422
+    change_time_zone(user, name, detected=request.form.get("detected") == "1")
+    db.session.commit()
+    if wants_fragment():
+        return render_template("settings/_timezone.html", user=user, zones=zone_names(), saved=True)
+    return redirect(url_for("settings.index", _anchor="time-zone"), code=303)
+
+
+def change_time_zone(user: User, name: str, detected: bool) -> None:
+    """Set the zone. The browser's first report may re-anchor Day 1 to the user's real local
+    date, but only before they have done anything; after that a date keeps its practice."""
+    if detected and user.time_zone_confirmed:
+        return  # a choice the user made by hand beats what the browser guesses later
+    user.time_zone = name
+    if not user.time_zone_confirmed and not user.has_activity():
+        user.first_date = local_today(name)
+    user.time_zone_confirmed = True
+
+
+@bp.get("/export")
+@limiter.limit(EXPORT_LIMIT)
+def export():
+    user = current_user()
+    payload = export_user(user)
+    body = json.dumps(payload, indent=2, ensure_ascii=False, default=_json_default)
+    stamp = user_today(user).isoformat()
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="closer-export-{stamp}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def export_user(user: User) -> dict:
+    payload = {"format": "closer-export/1", "user": _row_dict(user)}
+    for model in USER_TABLES:
+        rows = db.session.scalars(select(model).where(model.user_id == user.id)).all()
+        payload[model.__tablename__] = [_row_dict(r, skip={"user_id"}) for r in rows]
+    return payload
+
+
+def _row_dict(row, skip: set[str] = frozenset()) -> dict:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in skip}
+
+
+def _json_default(value):
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    raise TypeError(f"cannot export {type(value).__name__}")
+
+
+@bp.get("/delete")
+def confirm_delete():
+    user = current_user(create=False)
+    if user is None:
+        return redirect(url_for("settings.deleted"), code=303)
+    return render_template("settings/delete.html")
+
+
+@bp.post("/delete")
+@limiter.limit(WRITE_LIMIT)
+def delete_everything():
+    user = current_user(create=False)
+    if user is not None:
+        delete_user(user)
+    forget_user()
+    response = redirect(url_for("settings.deleted"), code=303)
+    return response
+
+
+def delete_user(user: User) -> None:
+    for model in USER_TABLES:
+        db.session.execute(delete(model).where(model.user_id == user.id))
+    db.session.execute(delete(User).where(User.id == user.id))
+    db.session.commit()
+
+
+@bp.get("/deleted")
+def deleted():
+    if current_user(create=False) is not None:
+        abort(404)
+    return render_template("settings/deleted.html", fresh_start=True)

@@ -1,0 +1,47 @@
+"""Who is asking: an anonymous user kept in a long-lived signed cookie, and how they asked.
+
+No signup. The Flask session cookie (signed with SECRET_KEY, HttpOnly, SameSite=Lax, Secure
+behind https) carries only the random user id; everything else lives in the database.
+"""
+
+from __future__ import annotations
+
+from flask import g, request, session
+
+from content.calendar import local_today
+from models import User, db
+
+
+def current_user(create: bool = True) -> User | None:
+    """The visitor's user row, created on the first visit (that visit is their Day 1)."""
+    if "user" in g:
+        return g.user
+    user = None
+    uid = session.get("uid")
+    if isinstance(uid, str):
+        user = db.session.get(User, uid)
+    if user is None and create:
+        user = User(time_zone="UTC", first_date=local_today("UTC"))
+        db.session.add(user)
+        db.session.commit()
+        session.clear()
+        session["uid"] = user.id
+        session.permanent = True
+    g.user = user
+    return user
+
+
+def forget_user() -> None:
+    session.clear()
+    g.pop("user", None)
+
+
+def wants_fragment() -> bool:
+    """htmx asked for a swap: answer with the partial. Boosted navigations and history
+    restores want the whole page, as does every request without JavaScript."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )

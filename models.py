@@ -1,0 +1,184 @@
+"""The database schema: typed SQLAlchemy 2 models with their behaviour on them.
+
+One anonymous user row per browser cookie. Everything a user writes hangs off `user.id` with
+`ON DELETE CASCADE`, so deleting the user row deletes every trace of them. Room is left for:
+- the offline outbox: `AppliedWrite` records each client-generated UUID (idempotency key) once;
+- the reminder schedule: the `reminder_*` columns on `User`, claimed by the dispatcher;
+- several devices per user: `PushSubscription` rows, many per user;
+- a partner link later: user ids are opaque random strings that can be shared in a link table.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, date, datetime, time
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+REFLECTION_MAX = 2000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_user_id() -> str:
+    """128 random bits: unguessable, so a leaked id in a log line cannot be enumerated."""
+    return secrets.token_hex(16)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_user_id)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # IANA zone; "UTC" until the browser tells us its own.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    time_zone_confirmed: Mapped[bool] = mapped_column(default=False)
+    # Day 1 of the schedule, as a local calendar date. Never changes after the first action,
+    # so a date always keeps its practice whatever the zone (no day skipped or repeated).
+    first_date: Mapped[date] = mapped_column(Date)
+
+    # Reminder schedule (read and written by the reminders package).
+    reminder_time: Mapped[time | None] = mapped_column(Time, nullable=True)
+    reminder_paused_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    reminder_every: Mapped[int] = mapped_column(Integer, default=1)  # 1 daily, 2 every other day
+    reminder_unanswered: Mapped[int] = mapped_column(Integer, default=0)
+    next_reminder_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    reminder_lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    completions: Mapped[list[Completion]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    reflections: Mapped[list[Reflection]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    subscriptions: Mapped[list[PushSubscription]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        # The dispatcher's claim scans only users that are due: a partial-style index on the
+        # instant keeps the claim cost independent of how many users are not due.
+        Index("ix_users_next_reminder_at", "next_reminder_at"),
+    )
+
+    def has_activity(self) -> bool:
+        return bool(self.completions or self.reflections)
+
+
+class Completion(db.Model):
+    """A day marked done. One row per user and local date; undo deletes it."""
+
+    __tablename__ = "completions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    practice_id: Mapped[str] = mapped_column(String(40))
+    done_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="completions")
+
+    __table_args__ = (UniqueConstraint("user_id", "day", name="uq_completion_user_day"),)
+
+
+class Reflection(db.Model):
+    """What the user wrote about a day's practice. One per user and date, editable."""
+
+    __tablename__ = "reflections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    practice_id: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="reflections")
+
+    __table_args__ = (UniqueConstraint("user_id", "day", name="uq_reflection_user_day"),)
+
+
+class AppliedWrite(db.Model):
+    """Idempotency keys: each client-generated UUID is applied at most once.
+
+    The offline outbox may replay a write any number of times (flapping network, two tabs);
+    the key makes every replay after the first a no-op.
+    """
+
+    __tablename__ = "applied_writes"
+
+    key: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    applied_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PushSubscription(db.Model):
+    """One browser/device that accepts our pushes. A user may have several."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(1024), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(128))
+    auth: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="subscriptions")
+
+
+class ReminderSent(db.Model):
+    """(user, local date) once: the unique constraint is what makes a reminder exactly-once."""
+
+    __tablename__ = "reminders_sent"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    sent_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "day", name="uq_reminder_user_day"),)
+
+
+# Every table holding a user's rows, for export and for the delete check.
+USER_TABLES = (Completion, Reflection, AppliedWrite, PushSubscription, ReminderSent)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """WAL lets readers and one writer work at once; the busy timeout makes writers queue
+    instead of failing; foreign keys make ON DELETE CASCADE real on SQLite."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,126 @@
+"""Shared fixtures, after Flask's tutorial: a fresh database per test, `app`, `client`, `runner`.
+
+Database-backed tests run on SQLite and, through the `db_app` fixture, on PostgreSQL too
+(TEST_DATABASE_URL, default the machine's local server). Under CI=true a missing PostgreSQL
+fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from models import db
+
+CI = os.environ.get("CI") == "true"
+POSTGRES_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+FIXED_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def postgres_available() -> bool:
+    try:
+        engine = create_engine(POSTGRES_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def require_postgres():
+    if postgres_available():
+        return
+    if CI:
+        pytest.fail(f"PostgreSQL is required under CI=true but {POSTGRES_URL} is unreachable")
+    pytest.skip("PostgreSQL not reachable (set TEST_DATABASE_URL); CI never skips this")
+
+
+class Clock:
+    """A settable clock for the app (config NOW_UTC)."""
+
+    def __init__(self, now: datetime = FIXED_NOW):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make_app(tmp_path, database_url: str | None = None, **overrides):
+    clock = overrides.pop("clock", None) or Clock()
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-000000",
+        "SQLALCHEMY_DATABASE_URI": database_url or f"sqlite:///{tmp_path / 'test.db'}",
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "NOW_UTC": clock,
+    }
+    config.update(overrides)
+    app = create_app(config)
+    app.extensions["test_clock"] = clock
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(tmp_path)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_app(request, tmp_path):
+    """The same app on SQLite and on PostgreSQL, for tests about what is stored."""
+    if request.param == "postgres":
+        require_postgres()
+        app = make_app(tmp_path, POSTGRES_URL)
+    else:
+        app = make_app(tmp_path)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        if request.param == "postgres":
+            db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db_client(db_app):
+    return db_app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def clock(app):
+    return app.extensions["test_clock"]
+
+
+HTMX = {"HX-Request": "true"}
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match, "page has no CSRF meta tag"
+    return match.group(1)

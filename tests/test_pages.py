@@ -1,0 +1,167 @@
+"""The library, progress, settings and about pages, export and delete."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import func, select
+
+from models import USER_TABLES, PushSubscription, ReminderSent, User, db
+from tests.conftest import HTMX
+
+TODAY = "2026-11-26"
+
+
+def test_library_lists_the_six_strategies(client):
+    html = client.get("/strategies").get_data(as_text=True)
+    for key in ("listen", "reflect", "empathy", "affirm", "share", "grow"):
+        assert f'href="/strategies/{key}"' in html
+
+
+def test_strategy_page_shows_why_citations_and_all_practices(app, client):
+    library = app.extensions["library"]
+    strategy = library.strategy("empathy")
+    html = client.get("/strategies/empathy").get_data(as_text=True)
+    assert "Why it matters" in html and strategy.why.split(".")[0].replace("'", "&#39;") in html
+    for ref in strategy.citations:
+        assert ref.text.split(".")[0] in html
+    for p in strategy.practices:
+        assert p.title.replace("'", "&#39;") in html
+
+
+def test_unknown_strategy_is_404(client):
+    response = client.get("/strategies/telepathy")
+    assert response.status_code == 404 and "no strategy by that name" in response.get_data(as_text=True)
+
+
+def test_about_names_the_research_and_says_it_is_not_therapy(client):
+    html = client.get("/about").get_data(as_text=True)
+    assert "not therapy" in html and "crisis" in html
+    for name in ("Holt-Lunstad", "Pietromonaco", "Laurenceau", "Reis"):
+        assert name in html
+
+
+def test_progress_calendar_marks_done_days_and_today(client, clock):
+    client.get("/")
+    client.post(f"/day/{TODAY}/done", headers=HTMX)
+    html = client.get("/progress").get_data(as_text=True)
+    assert html.count("<tr>") == 7  # header + six weeks
+    assert 'class="done today"' in html
+    assert "Thursday 26 November, practised, today" in html
+    assert "1 of the last 1 day" in html
+
+
+def test_progress_lists_reflections_newest_first(client, clock):
+    from datetime import UTC, datetime
+
+    client.get("/")
+    client.post(f"/day/{TODAY}/reflection", data={"text": "older"})
+    clock.now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    client.post("/day/2026-11-27/reflection", data={"text": "newer"})
+    html = client.get("/progress").get_data(as_text=True)
+    assert html.index("newer") < html.index("older")
+
+
+def test_settings_offers_zones_export_and_delete(client):
+    html = client.get("/settings").get_data(as_text=True)
+    assert "<option>Europe/Berlin</option>" in html and "<option selected>UTC</option>" in html
+    assert 'href="/settings/export"' in html and 'href="/settings/delete"' in html
+
+
+def test_unknown_zone_is_refused_with_a_message(app, client):
+    client.get("/")
+    response = client.post("/settings/timezone", data={"time_zone": "Mars/Olympus"}, headers=HTMX)
+    assert response.status_code == 422 and "pick a time zone" in response.get_data(as_text=True)
+    response = client.post("/settings/timezone", data={"time_zone": "Mars/Olympus"})
+    assert response.status_code == 422 and "<html" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(User.time_zone)).one() == "UTC"
+
+
+def test_time_zone_form_without_javascript(client):
+    client.get("/")
+    response = client.post("/settings/timezone", data={"time_zone": "Europe/Berlin"})
+    assert response.status_code == 303
+    assert "<option selected>Europe/Berlin</option>" in client.get("/settings").get_data(as_text=True)
+
+
+def _seed_everything(app, client):
+    client.get("/")
+    client.post(f"/day/{TODAY}/done", data={"key": "6f1c1c1e-0000-4000-8000-000000000001"})
+    client.post(f"/day/{TODAY}/reflection", data={"text": "A <b>bold</b> evening"})
+    with app.app_context():
+        user = db.session.scalars(select(User)).one()
+        db.session.add(PushSubscription(user_id=user.id, endpoint="https://push.example.com/abc",
+                                        p256dh="k" * 87, auth="a" * 22))
+        from datetime import date
+
+        db.session.add(ReminderSent(user_id=user.id, day=date(2026, 11, 26)))
+        db.session.commit()
+        return user.id
+
+
+def test_export_contains_everything_stored_about_the_user(db_app, db_client):
+    uid = _seed_everything(db_app, db_client)
+    response = db_client.get("/settings/export")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].startswith("attachment; filename=\"closer-export-")
+    data = json.loads(response.get_data(as_text=True))
+    assert data["user"]["id"] == uid and data["user"]["time_zone"] == "UTC"
+    assert data["completions"][0]["day"] == TODAY
+    assert data["reflections"][0]["text"] == "A <b>bold</b> evening"
+    assert data["push_subscriptions"][0]["endpoint"] == "https://push.example.com/abc"
+    assert data["reminders_sent"][0]["day"] == TODAY
+    assert data["applied_writes"][0]["key"] == "6f1c1c1e-0000-4000-8000-000000000001"
+    assert {m.__tablename__ for m in USER_TABLES} <= set(data)
+
+
+def test_delete_takes_two_taps_and_leaves_no_row_behind(db_app, db_client):
+    _seed_everything(db_app, db_client)
+    # another user's data must survive
+    other = db_app.test_client()
+    other.post  # noqa: B018
+    other.get("/")
+    other.post(f"/day/{TODAY}/done")
+
+    confirm = db_client.get("/settings/delete").get_data(as_text=True)
+    assert "Yes, delete everything" in confirm
+    response = db_client.post("/settings/delete")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/settings/deleted")
+    assert "closer=;" in response.headers["Set-Cookie"]  # the cookie is cleared
+    with db_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 1
+        for model in USER_TABLES:
+            owners = set(db.session.scalars(select(model.user_id)))
+            assert len(owners) <= 1, model.__tablename__
+        assert db.session.scalar(select(func.count()).select_from(PushSubscription)) == 0
+    assert "Everything is deleted" in db_client.get("/settings/deleted").get_data(as_text=True)
+    # the next visit is a brand-new Day 1
+    assert "Day 1 · 1 of 6" in db_client.get("/").get_data(as_text=True)
+
+
+def test_pages_without_javascript_have_plain_forms(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'method="post" action="/day/2026-11-26/done"' in html
+    assert 'method="post" action="/day/2026-11-26/reflection"' in html
+
+
+def test_static_files_are_hashed_and_immutable(app, client):
+    html = client.get("/").get_data(as_text=True)
+    css = html.split('rel="stylesheet" href="')[1].split('"')[0]
+    response = client.get(css)
+    assert response.status_code == 200 and "immutable" in response.headers["Cache-Control"]
+    stale = client.get("/static/css/app.css?v=old")
+    assert stale.headers["Cache-Control"] == "no-cache"
+
+
+def test_text_is_compressed(client):
+    response = client.get("/", headers={"Accept-Encoding": "br, gzip"})
+    assert response.headers.get("Content-Encoding") in {"br", "gzip"}
+
+
+def test_security_headers_on_every_page(client):
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"

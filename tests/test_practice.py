@@ -1,0 +1,179 @@
+"""Today's card and the writes on it: done, undo, reflection; htmx fragments and no-JS forms."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from models import AppliedWrite, Completion, Reflection, User, db
+from tests.conftest import HTMX
+
+TODAY = "2026-11-26"
+
+
+def count(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_today_shows_the_whole_practice_without_signup(client):
+    response = client.get("/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Day 1 · 1 of 6 · " in html and "Listen to understand" in html
+    assert 'id="practice-title"' in html and "About " in html and "minute" in html
+    assert html.count("<li>") >= 2 and "Try saying" in html and "ask yourself" in html
+    assert ">Done</button>" in html and '<label for="reflection-text">Reflection</label>' in html
+    assert "0 / 2,000" in html
+
+
+def test_first_visit_sets_a_long_lived_httponly_lax_cookie(client):
+    cookie = client.get("/").headers["Set-Cookie"]
+    assert cookie.startswith("closer=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Expires=" in cookie
+    # a second visit is the same user, not a new one
+    client.get("/")
+    assert count(client.application, User) == 1
+
+
+def test_done_swaps_the_fragment_and_undo_reverts_it(db_app, db_client):
+    db_client.get("/")
+    response = db_client.post(f"/day/{TODAY}/done", headers=HTMX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="done"') and "<html" not in html
+    assert "Done for today" in html and "You practised 1 of the last 1 day." in html
+    assert ">Undo</button>" in html
+    assert count(db_app, Completion) == 1
+
+    html = db_client.post(f"/day/{TODAY}/undo", headers=HTMX).get_data(as_text=True)
+    assert ">Done</button>" in html and count(db_app, Completion) == 0
+
+
+def test_done_without_javascript_posts_and_redirects(client, app):
+    client.get("/")
+    response = client.post(f"/day/{TODAY}/done")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/#card")
+    page = client.get("/").get_data(as_text=True)
+    assert "Done for today" in page and count(app, Completion) == 1
+
+
+def test_progress_line_counts_kindly_over_the_last_seven_days(app, client, clock):
+    from datetime import UTC, datetime
+
+    client.get("/")
+    for day in ("2026-11-26", "2026-11-28", "2026-11-30"):
+        clock.now = datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
+        client.post(f"/day/{day}/done", headers=HTMX)
+    clock.now = datetime(2026, 12, 3, 12, tzinfo=UTC)  # Day 8: window is Nov 27 - Dec 3
+    html = client.post("/day/2026-12-03/done", headers=HTMX).get_data(as_text=True)
+    assert "You practised 3 of the last 7 days." in html
+
+
+def test_reflection_saves_edits_and_shows_on_progress(db_app, db_client):
+    db_client.get("/")
+    html = db_client.post(f"/day/{TODAY}/reflection", data={"text": "We laughed."}, headers=HTMX).get_data(as_text=True)
+    assert "Reflection saved." in html and "We laughed." in html and "11 / 2,000" in html
+    db_client.post(f"/day/{TODAY}/reflection", data={"text": "We laughed a lot.\r\nThen talked."}, headers=HTMX)
+    with db_app.app_context():
+        texts = db.session.scalars(select(Reflection.text)).all()
+    assert texts == ["We laughed a lot.\nThen talked."]
+    assert "We laughed a lot." in db_client.get("/progress").get_data(as_text=True)
+
+
+def test_empty_reflection_clears_it(app, client):
+    client.get("/")
+    client.post(f"/day/{TODAY}/reflection", data={"text": "something"})
+    client.post(f"/day/{TODAY}/reflection", data={"text": "   "})
+    assert count(app, Reflection) == 0
+
+
+def test_reflection_without_javascript_redirects_to_the_reflection(client):
+    client.get("/")
+    response = client.post(f"/day/{TODAY}/reflection", data={"text": "ok"})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/#reflection")
+
+
+def test_too_long_reflection_is_refused_and_changes_nothing(db_app, db_client):
+    db_client.get("/")
+    db_client.post(f"/day/{TODAY}/reflection", data={"text": "kept"}, headers=HTMX)
+    response = db_client.post(f"/day/{TODAY}/reflection", data={"text": "x" * 2001}, headers=HTMX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "up to 2,000 characters; this one is 2,001" in html
+    assert "x" * 2001 in html  # the draft stays in the field: nothing the user wrote is lost
+    with db_app.app_context():
+        assert db.session.scalars(select(Reflection.text)).all() == ["kept"]
+    # exactly 2,000 is fine, also without JavaScript
+    assert db_client.post(f"/day/{TODAY}/reflection", data={"text": "y" * 2000}).status_code == 303
+
+
+def test_replayed_writes_with_the_same_key_apply_once(db_app, db_client):
+    db_client.get("/")
+    done, undo = str(uuid.uuid4()), str(uuid.uuid4())
+    for _ in range(3):
+        db_client.post(f"/day/{TODAY}/done", data={"key": done}, headers=HTMX)
+    db_client.post(f"/day/{TODAY}/undo", data={"key": undo}, headers=HTMX)
+    # The outbox replays everything again, in order: the day must stay undone.
+    db_client.post(f"/day/{TODAY}/done", data={"key": done}, headers=HTMX)
+    db_client.post(f"/day/{TODAY}/undo", data={"key": undo}, headers=HTMX)
+    assert count(db_app, Completion) == 0
+    assert count(db_app, AppliedWrite) == 2
+
+    key = str(uuid.uuid4())
+    db_client.post(f"/day/{TODAY}/reflection", data={"text": "first", "key": key}, headers=HTMX)
+    db_client.post(f"/day/{TODAY}/reflection", data={"text": "second"}, headers=HTMX)
+    db_client.post(f"/day/{TODAY}/reflection", data={"text": "first", "key": key}, headers=HTMX)
+    with db_app.app_context():
+        assert db.session.scalars(select(Reflection.text)).all() == ["second"]
+
+
+def test_a_malformed_key_is_a_clear_400(app, client):
+    client.get("/")
+    response = client.post(f"/day/{TODAY}/done", data={"key": "not-a-uuid"}, headers=HTMX)
+    assert response.status_code == 400 and "broken id" in response.get_data(as_text=True)
+    assert count(app, Completion) == 0
+
+
+def test_any_day_from_day_one_to_ninety_days_ahead(client):
+    client.get("/")
+    assert client.get("/day/2026-11-26").status_code == 200
+    html = client.get("/day/2027-02-24").get_data(as_text=True)  # today + 90
+    assert "Day 91 · 1 of 6" in html and "when its day comes" in html
+    for url in ("/day/2026-11-25", "/day/2027-02-25", "/day/2026-13-01", "/day/26-11-2026", "/day/x"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert "Not found" in response.get_data(as_text=True)
+
+
+def test_future_days_cannot_be_marked_done(app, client):
+    client.get("/")
+    assert client.post("/day/2026-11-27/done", headers=HTMX).status_code == 200  # device a day ahead
+    response = client.post("/day/2026-11-29/done", headers=HTMX)
+    assert response.status_code == 409 and "once it has come" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(Completion.day)).all() == [date(2026, 11, 27)]
+
+
+@pytest.mark.parametrize("method", ["put", "delete", "patch"])
+def test_wrong_method_is_a_clear_405(client, method):
+    client.get("/")
+    response = getattr(client, method)(f"/day/{TODAY}/done")
+    assert response.status_code == 405
+    assert "does not accept this kind of request" in response.get_data(as_text=True)
+
+
+def test_htmx_errors_answer_with_a_fragment(client):
+    response = client.get("/day/nope", headers=HTMX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404 and "<html" not in html and 'role="alert"' in html
+
+
+def test_day_navigation_links(client):
+    client.get("/")
+    html = client.get("/day/2026-11-27").get_data(as_text=True)
+    assert 'href="/day/2026-11-26"' in html and 'href="/day/2026-11-28"' in html and 'href="/"' in html
+    assert 'rel="prev"' not in client.get("/").get_data(as_text=True)
