@@ -8,3 +8,8 @@ self.addEventListener("install", (event) => {
 self.addEventListener("activate", (event) => {
   event.waitUntil(self.clients.claim());
 });
+
+/* ---------------------------------------------------------------------------------------
+   Push reminders: the `push` and `notificationclick` handlers live below this line.
+   (Owned by the reminders work; the offline work keeps above this line.)
+   --------------------------------------------------------------------------------------- */
