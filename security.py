@@ -27,6 +27,9 @@ limiter = Limiter(key_func=_rate_key, default_limits=[])
 WRITE_LIMIT = "120 per minute"
 EXPORT_LIMIT = "10 per minute"
 
+# One shared bucket for every write, whichever route it hits.
+limit_writes = limiter.shared_limit(WRITE_LIMIT, scope="writes")
+
 CSP = "; ".join(
     [
         "default-src 'self'",

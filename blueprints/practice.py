@@ -19,7 +19,7 @@ from content.calendar import DAYS_AHEAD, local_today, parse_day
 from content.library import Practice, Strategy, day_number
 from identity import current_user, wants_fragment
 from models import REFLECTION_MAX, AppliedWrite, Completion, Reflection, User, db
-from security import WRITE_LIMIT, limiter
+from security import limit_writes
 
 bp = Blueprint("practice", __name__)
 
@@ -134,19 +134,19 @@ def _render_day(user: User, day: date):
 
 
 @bp.post("/day/<day_text>/done")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def mark_done(day_text: str):
     return _write(day_text, "done", _apply_done)
 
 
 @bp.post("/day/<day_text>/undo")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def undo_done(day_text: str):
     return _write(day_text, "undo", _apply_undo)
 
 
 @bp.post("/day/<day_text>/reflection")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def save_reflection(day_text: str):
     return _write(day_text, "reflect", _apply_reflection)
 

@@ -24,7 +24,7 @@ from blueprints.practice import user_today
 from content.calendar import is_valid_zone, local_today, zone_names
 from identity import current_user, forget_user, wants_fragment
 from models import USER_TABLES, User, db
-from security import EXPORT_LIMIT, WRITE_LIMIT, limiter
+from security import EXPORT_LIMIT, limit_writes, limiter
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -36,7 +36,7 @@ def index():
 
 
 @bp.post("/timezone")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def set_time_zone():
     user = current_user()
     name = request.form.get("time_zone", "")
@@ -111,7 +111,7 @@ def confirm_delete():
 
 
 @bp.post("/delete")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def delete_everything():
     user = current_user(create=False)
     if user is not None:
