@@ -1,0 +1,181 @@
+"""Data safety: migrations keep data, SQLite backup and restore, a database outage is a
+friendly 503 and the app recovers by itself."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from flask_migrate import upgrade
+from sqlalchemy import inspect, select, text
+
+from app import ROOT
+from models import Completion, Reflection, User, db
+from tests.conftest import POSTGRES_URL, make_app, require_postgres
+
+MIGRATIONS = ROOT / "migrations"
+
+
+def first_revision() -> str:
+    script = ScriptDirectory(str(MIGRATIONS))
+    return script.get_base()
+
+
+def _fresh_app(tmp_path, url):
+    app = make_app(tmp_path, url)
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+    return app
+
+
+SEED_SQL = [
+    "INSERT INTO users (id, created_at, time_zone, time_zone_confirmed, first_date, reminder_every,"
+    " reminder_unanswered) VALUES ('u1', '2026-11-01 10:00:00', 'Europe/Berlin', true, '2026-11-01', 1, 0)",
+    "INSERT INTO completions (user_id, day, practice_id, done_at) VALUES ('u1', '2026-11-02', 'reflect-1',"
+    " '2026-11-02 08:00:00')",
+    "INSERT INTO reflections (user_id, day, practice_id, text, created_at, updated_at) VALUES ('u1',"
+    " '2026-11-02', 'reflect-1', 'We talked for an hour.', '2026-11-02 08:00:00', '2026-11-02 08:00:00')",
+]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_upgrading_from_the_first_schema_keeps_every_row(tmp_path, backend):
+    if backend == "postgres":
+        require_postgres()
+    url = POSTGRES_URL if backend == "postgres" else f"sqlite:///{tmp_path / 'm.db'}"
+    app = _fresh_app(tmp_path, url)
+    try:
+        with app.app_context():
+            upgrade(directory=str(MIGRATIONS), revision=first_revision())
+            for statement in SEED_SQL:
+                db.session.execute(text(statement))
+            db.session.commit()
+            upgrade(directory=str(MIGRATIONS), revision="head")
+            db.session.remove()
+            user = db.session.get(User, "u1")
+            assert user.time_zone == "Europe/Berlin"
+            assert db.session.scalars(select(Completion.practice_id)).all() == ["reflect-1"]
+            assert db.session.scalars(select(Reflection.text)).all() == ["We talked for an hour."]
+            # head matches the models: every model table and column exists
+            inspector = inspect(db.engine)
+            for table in db.metadata.sorted_tables:
+                columns = {c["name"] for c in inspector.get_columns(table.name)}
+                assert {c.name for c in table.columns} <= columns, table.name
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            db.session.commit()
+            db.engine.dispose()
+
+
+def test_models_and_migrations_agree(tmp_path):
+    """An autogenerate diff against head is empty: nobody changed a model without a migration."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    app = _fresh_app(tmp_path, f"sqlite:///{tmp_path / 'diff.db'}")
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS), revision="head")
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        assert diff == []
+
+
+def _file_app(tmp_path: Path):
+    db_file = tmp_path / "live.db"
+    app = make_app(tmp_path, f"sqlite:///{db_file}")
+    client = app.test_client()
+    client.get("/")
+    client.post("/day/2026-11-26/done")
+    client.post("/day/2026-11-26/reflection", data={"text": "worth keeping"})
+    return app, client, db_file
+
+
+def test_backup_and_restore_round_trip(tmp_path):
+    app, client, db_file = _file_app(tmp_path)
+    runner = app.test_cli_runner()
+    backup = tmp_path / "backups" / "closer.db"
+    result = runner.invoke(args=["db-backup", str(backup)])
+    assert result.exit_code == 0, result.output
+    assert (backup.stat().st_mode & 0o777) == 0o600
+    with sqlite3.connect(backup) as conn:
+        assert conn.execute("select text from reflections").fetchall() == [("worth keeping",)]
+
+    # Lose the data, then restore it.
+    client.post("/day/2026-11-26/reflection", data={"text": ""})
+    client.post("/day/2026-11-26/undo")
+    result = runner.invoke(args=["db-restore", str(backup), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "worth keeping" in client.get("/progress").get_data(as_text=True)
+    assert "Done for today" in client.get("/").get_data(as_text=True)
+
+
+def test_backup_refuses_to_overwrite_and_non_sqlite(tmp_path):
+    app, _, _ = _file_app(tmp_path)
+    target = tmp_path / "exists.db"
+    target.write_text("keep me")
+    result = app.test_cli_runner().invoke(args=["db-backup", str(target)])
+    assert result.exit_code != 0 and "exists" in result.output
+    assert target.read_text() == "keep me"
+
+
+def test_restore_refuses_a_corrupt_backup(tmp_path):
+    app, client, _ = _file_app(tmp_path)
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
+    result = app.test_cli_runner().invoke(args=["db-restore", str(bad), "--yes"])
+    assert result.exit_code != 0
+    assert "worth keeping" in client.get("/progress").get_data(as_text=True)
+
+
+def test_database_outage_is_a_friendly_503_and_recovers(tmp_path):
+    """The SQLite file's folder disappears (an unmounted volume), then comes back."""
+    folder = tmp_path / "volume"
+    folder.mkdir()
+    app = make_app(tmp_path, f"sqlite:///{folder / 'closer.db'}")
+    client = app.test_client()
+    client.get("/")
+    moved = tmp_path / "away"
+    with app.app_context():
+        db.engine.dispose()
+    folder.rename(moved)
+    for url in ("/", "/progress"):
+        response = client.get(url)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 503, url
+        assert "trouble reaching our storage" in html and "Traceback" not in html
+    response = client.post("/day/2026-11-26/done", headers={"HX-Request": "true"})
+    assert response.status_code == 503 and "<html" not in response.get_data(as_text=True)
+    moved.rename(folder)
+    assert client.get("/").status_code == 200
+    assert client.post("/day/2026-11-26/done").status_code == 303
+
+
+def test_postgres_connections_dropped_under_the_app_recover(tmp_path):
+    require_postgres()
+    app = make_app(tmp_path, POSTGRES_URL)
+    client = app.test_client()
+    try:
+        client.get("/")
+        with app.app_context():
+            admin = db.engine.connect()
+            admin.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ))
+            admin.commit()
+            admin.close()
+        # pool_pre_ping notices the dead connections and opens new ones
+        assert client.get("/").status_code == 200
+        assert client.post("/day/2026-11-26/done").status_code == 303
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
