@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import dbtools
 import security
 from content.library import load_library
 from identity import wants_fragment
@@ -83,6 +84,7 @@ def create_app(config: dict | None = None) -> Flask:
     _register_assets(app)
     _register_errors(app)
     _register_cli(app)
+    dbtools.init_app(app)
     app.context_processor(_page_context)
     return app
 
@@ -207,7 +209,8 @@ def _register_errors(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         # Our own abort(..., description=...) messages are written for people; Werkzeug's
         # defaults are not, so those fall back to ours.
-        custom = exc.description != type(exc).description
+        # Flask-Limiter's 429 describes the limit ("120 per 1 minute"), also not for people.
+        custom = exc.description != type(exc).description and exc.code != 429
         message = exc.description if custom else None
         if exc.code == 400 and exc.__class__.__name__ == "CSRFError":
             message = (
