@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test install install-test vendor migrate instance lint bench clean
+.PHONY: run test install install-test vendor migrate instance lint audit bench clean
 
 run: install instance migrate
 	PORT=$(PORT) HOST=$(HOST) scripts/serve
@@ -56,6 +56,10 @@ migrate: instance/secret_key
 
 lint:
 	$(BIN)/ruff check .
+
+# bandit, pip-audit and npm audit (CI runs it after the tests).
+audit: install-test
+	scripts/audit
 
 bench: install-test instance migrate
 	$(BIN)/python -m bench
