@@ -106,6 +106,19 @@ def recent_progress(user: User, today: date) -> tuple[int, int]:
     return done or 0, span
 
 
+@bp.app_template_global()
+def progress_sentence(done: int, span: int) -> str:
+    """Progress counted kindly: days practised in a window, never a streak that breaks, and
+    never a bare zero."""
+    if done == 0:
+        return "A fresh start today. Two minutes is plenty."
+    if span == 1:
+        return "Day one, done. A lovely start."
+    if span < 7:
+        return f"You practised {done} of your first {span} days."
+    return f"You practised {done} of the last 7 days."
+
+
 def _viewable_day(user: User, text: str) -> date:
     day = parse_day(text)
     if day is None:

@@ -18,21 +18,46 @@ from app import create_app
 from models import db
 
 CI = os.environ.get("CI") == "true"
-POSTGRES_URL = os.environ.get(
+POSTGRES_BASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+# Each test run gets its own schema, so two runs on one server (two developers, or a run and
+# a benchmark) never drop each other's tables.
+PG_SCHEMA = f"closer_test_{os.getpid()}"
+POSTGRES_URL = (
+    POSTGRES_BASE_URL
+    + ("&" if "?" in POSTGRES_BASE_URL else "?")
+    + f"options=-csearch_path%3D{PG_SCHEMA}"
 )
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
+_pg_ready: bool | None = None
+
+
 def postgres_available() -> bool:
-    try:
-        engine = create_engine(POSTGRES_URL)
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
+    """True when the server answers; creates this run's schema the first time."""
+    global _pg_ready
+    if _pg_ready is None:
+        try:
+            engine = create_engine(POSTGRES_BASE_URL)
+            with engine.begin() as conn:
+                conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}"))
+            engine.dispose()
+            _pg_ready = True
+        except Exception:
+            _pg_ready = False
+    return _pg_ready
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_postgres_schema():
+    yield
+    if _pg_ready:
+        engine = create_engine(POSTGRES_BASE_URL)
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
         engine.dispose()
-        return True
-    except Exception:
-        return False
 
 
 def require_postgres():

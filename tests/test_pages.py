@@ -48,7 +48,7 @@ def test_progress_calendar_marks_done_days_and_today(client, clock):
     assert html.count("<tr>") == 7  # header + six weeks
     assert 'class="done today"' in html
     assert "Thursday 26 November, practised, today" in html
-    assert "1 of the last 1 day" in html
+    assert "Day one, done." in html and "1 day in all" in html
 
 
 def test_progress_lists_reflections_newest_first(client, clock):

@@ -45,7 +45,7 @@ def test_done_swaps_the_fragment_and_undo_reverts_it(db_app, db_client):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert html.lstrip().startswith('<section id="done"') and "<html" not in html
-    assert "Done for today" in html and "You practised 1 of the last 1 day." in html
+    assert "Done for today" in html and "Day one, done. A lovely start." in html
     assert ">Undo</button>" in html
     assert count(db_app, Completion) == 1
 
@@ -177,3 +177,12 @@ def test_day_navigation_links(client):
     html = client.get("/day/2026-11-27").get_data(as_text=True)
     assert 'href="/day/2026-11-26"' in html and 'href="/day/2026-11-28"' in html and 'href="/"' in html
     assert 'rel="prev"' not in client.get("/").get_data(as_text=True)
+
+
+def test_progress_sentence_is_kind():
+    from blueprints.practice import progress_sentence
+
+    assert progress_sentence(0, 7) == "A fresh start today. Two minutes is plenty."
+    assert progress_sentence(1, 1) == "Day one, done. A lovely start."
+    assert progress_sentence(2, 3) == "You practised 2 of your first 3 days."
+    assert progress_sentence(5, 7) == "You practised 5 of the last 7 days."
