@@ -149,9 +149,9 @@ def _check_secrets(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import library, practice, progress, pwa, settings
+    from blueprints import library, practice, progress, push, pwa, settings
 
-    for module in (practice, library, progress, settings, pwa):
+    for module in (practice, library, progress, settings, pwa, push):
         app.register_blueprint(module.bp)
 
 
@@ -233,3 +233,6 @@ def _register_errors(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     """Feature packages add their own command groups (reminders, push) here."""
+    from reminders import cli as reminders_cli
+
+    reminders_cli.init_app(app)

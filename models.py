@@ -66,6 +66,9 @@ class User(db.Model):
     reminder_every: Mapped[int] = mapped_column(Integer, default=1)  # 1 daily, 2 every other day
     reminder_unanswered: Mapped[int] = mapped_column(Integer, default=0)
     next_reminder_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The user's local date that next_reminder_at is for. A retry after a 429/5xx moves the
+    # instant but keeps the day, so a retry that runs late can never become "tomorrow's".
+    next_reminder_day: Mapped[date | None] = mapped_column(Date, nullable=True)
     reminder_lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     completions: Mapped[list[Completion]] = relationship(
@@ -148,6 +151,9 @@ class PushSubscription(db.Model):
     p256dh: Mapped[str] = mapped_column(String(128))
     auth: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The local date whose reminder this device has accepted (push service answered 2xx).
+    # With several devices, a retry for one of them never re-sends to the others.
+    last_sent_day: Mapped[date | None] = mapped_column(Date, nullable=True)
 
     user: Mapped[User] = relationship(back_populates="subscriptions")
 

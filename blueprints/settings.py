@@ -65,6 +65,11 @@ def change_time_zone(user: User, name: str, detected: bool) -> None:
     if not user.time_zone_confirmed and not user.has_activity():
         user.first_date = local_today(name)
     user.time_zone_confirmed = True
+    # The reminder follows the zone: 08:30 means 08:30 wherever the user now lives.
+    from content.calendar import now_utc
+    from reminders.schedule import reschedule
+
+    reschedule(user, now_utc())
 
 
 @bp.get("/export")

@@ -28,9 +28,17 @@ def generate_keys(instance_dir: Path) -> Path:
     orphan every stored subscription, so only the caller may decide to do that
     (by deleting the file first).
     """
-    instance_dir = Path(instance_dir)
-    instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = instance_dir / PRIVATE_KEY_FILENAME
+    return create_key_file(Path(instance_dir) / PRIVATE_KEY_FILENAME)
+
+
+def create_key_file(path: Path | str) -> Path:
+    """Create a new P-256 key at ``path`` (PKCS8 PEM, mode 0600); FileExistsError if present.
+
+    ``generate_keys`` is this with the default file name; the app's
+    ``VAPID_PRIVATE_KEY_PATH`` setting may name another file.
+    """
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     pem = _new_private_key_pem()
     # O_EXCL makes "exists" an atomic check (no race with a concurrent start-up,
     # no following a planted symlink); the mode is applied at creation so the

@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
 from urllib.parse import urlsplit
@@ -332,6 +332,24 @@ class PushSender:
         level = {"sent": logging.DEBUG, "gone": logging.INFO}.get(outcome, logging.WARNING)
         log.log(level, "push %s: origin=%s status=%d", outcome, sub.origin, status)
         return PushResult(sub, outcome, status, retry_after)
+
+    def submit(
+        self,
+        sub: Subscription,
+        payload: bytes,
+        *,
+        ttl: int,
+        topic: str | None = None,
+        urgency: str = "normal",
+    ) -> Future[PushResult]:
+        """Queue one send on the shared pool; the future resolves to its PushResult.
+
+        Arguments are validated here, in the caller's thread, so a programming error raises
+        before anything is queued. The dispatcher uses this to act on each result as soon as
+        it arrives (and commit it), instead of waiting for a whole batch.
+        """
+        _validate_send_args(payload, ttl, topic, urgency)
+        return self._executor.submit(self.send, sub, payload, ttl=ttl, topic=topic, urgency=urgency)
 
     def send_many(self, jobs: Iterable[JobTuple]) -> list[PushResult]:
         """Send ``(sub, payload, ttl, topic)`` jobs with at most max_workers in flight.

@@ -1,0 +1,118 @@
+"""The reminder clock: local wall time in an IANA zone, DST gaps and overlaps, pause, back-off."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from reminders.schedule import end_of_day, local_instant, next_slot
+from tests.reminders_support import local, utc
+
+BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
+
+
+def naive(moment):
+    return moment.replace(tzinfo=None)
+
+
+def fire_times(at: time, zone: str, start, days: int):
+    """The instants a daily reminder fires on, one day after another, as the dispatcher does."""
+    moments, after, last = [], start, None
+    for _ in range(days):
+        slot = next_slot(at, zone, after, last_day=last)
+        moments.append(slot)
+        after, last = slot.at, slot.day
+    return moments
+
+
+@pytest.mark.parametrize("zone", [BERLIN, NEW_YORK])
+def test_0830_stays_0830_local_across_both_dst_changes(zone):
+    # Berlin: CEST→CET on 2026-10-25, CET→CEST on 2027-03-28. New York: 2026-11-01, 2027-03-14.
+    tz = ZoneInfo(zone)
+    for start, odd_gap in ((utc(2026, 10, 20), 25), (utc(2027, 3, 10), 23)):
+        slots = fire_times(time(8, 30), zone, start, 20)
+        for slot in slots:
+            wall = slot.at.replace(tzinfo=UTC).astimezone(tz)
+            assert (wall.date(), wall.hour, wall.minute) == (slot.day, 8, 30), slot
+        days = [s.day for s in slots]
+        assert days == [days[0] + timedelta(days=i) for i in range(20)]  # none skipped or doubled
+        gaps = [b.at - a.at for a, b in zip(slots, slots[1:], strict=False)]
+        # exactly one day of the twenty is 25 (autumn) or 23 (spring) hours long
+        assert sorted(set(gaps)) == sorted({timedelta(hours=24), timedelta(hours=odd_gap)})
+        assert gaps.count(timedelta(hours=odd_gap)) == 1
+
+
+def test_berlin_autumn_change_in_utc():
+    before = next_slot(time(8, 30), BERLIN, utc(2026, 10, 24, 0, 0))
+    after = next_slot(time(8, 30), BERLIN, utc(2026, 10, 25, 0, 0))
+    assert (before.day, before.at) == (date(2026, 10, 24), naive(utc(2026, 10, 24, 6, 30)))
+    assert (after.day, after.at) == (date(2026, 10, 25), naive(utc(2026, 10, 25, 7, 30)))
+
+
+def test_0230_on_spring_forward_day_fires_at_the_end_of_the_gap():
+    # New York 2026-03-08: 02:00 EST jumps to 03:00 EDT, so 02:30 does not exist.
+    slot = next_slot(time(2, 30), NEW_YORK, utc(2026, 3, 8, 0, 0))
+    assert slot.day == date(2026, 3, 8)
+    assert slot.at == naive(utc(2026, 3, 8, 7, 0))  # 03:00 EDT, the first minute that exists
+    # and the next day is back to 02:30 local
+    nxt = next_slot(time(2, 30), NEW_YORK, slot.at, last_day=slot.day)
+    assert nxt.at == naive(local(NEW_YORK, 2026, 3, 9, 2, 30)) == naive(utc(2026, 3, 9, 6, 30))
+
+
+def test_berlin_gap_and_a_half_hour_gap():
+    # Berlin 2027-03-28: 02:00 CET → 03:00 CEST.
+    assert local_instant(date(2027, 3, 28), time(2, 30), ZoneInfo(BERLIN)) == utc(2027, 3, 28, 1)
+    slot = next_slot(time(2, 30), BERLIN, utc(2027, 3, 27, 12, 0))
+    assert slot.day == date(2027, 3, 28) and slot.at == naive(utc(2027, 3, 28, 1, 0))
+    # Lord Howe Island moves by 30 minutes (02:00 → 02:30 on 2026-10-04).
+    slot = next_slot(time(2, 15), "Australia/Lord_Howe", utc(2026, 10, 3, 0, 0))
+    assert slot.day == date(2026, 10, 4) and slot.at == naive(utc(2026, 10, 3, 15, 30))
+
+
+def test_an_ambiguous_time_fires_once_at_its_first_occurrence():
+    # New York 2026-11-01: 01:00-02:00 happens twice (EDT, then EST).
+    slot = next_slot(time(1, 30), NEW_YORK, utc(2026, 11, 1, 0, 0))
+    assert slot.at == naive(utc(2026, 11, 1, 5, 30))  # 01:30 EDT, the first
+    # Once handled, the second 01:30 (06:30 UTC) is not another reminder: next is tomorrow.
+    again = next_slot(time(1, 30), NEW_YORK, slot.at, last_day=slot.day)
+    assert again.day == date(2026, 11, 2) and again.at == naive(utc(2026, 11, 2, 6, 30))
+    # Even a pass that runs between the two occurrences never picks the second.
+    between = next_slot(time(1, 30), NEW_YORK, utc(2026, 11, 1, 6, 0))
+    assert between.day == date(2026, 11, 2)
+
+
+def test_end_of_day_is_local_midnight_even_on_a_23_hour_day():
+    tz = ZoneInfo(NEW_YORK)
+    assert end_of_day(date(2026, 3, 8), tz) == utc(2026, 3, 9, 4, 0)
+    assert end_of_day(date(2026, 3, 7), tz) == utc(2026, 3, 8, 5, 0)
+
+
+def test_a_time_still_ahead_today_fires_today_else_tomorrow():
+    assert next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 7, 0)).day == date(2026, 11, 26)
+    assert next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 8, 30)).day == date(2026, 11, 27)
+
+
+def test_zone_decides_the_instant():
+    after = utc(2026, 11, 26, 12, 0)
+    tokyo = next_slot(time(8, 30), "Asia/Tokyo", after)
+    la = next_slot(time(8, 30), "America/Los_Angeles", after)
+    assert tokyo.at == naive(utc(2026, 11, 26, 23, 30)) and tokyo.day == date(2026, 11, 27)
+    assert la.at == naive(utc(2026, 11, 26, 16, 30)) and la.day == date(2026, 11, 26)
+
+
+def test_pause_skips_days_until_the_resume_date():
+    slot = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 12), paused_until=date(2026, 11, 30))
+    assert slot.day == date(2026, 11, 30) and slot.at == naive(utc(2026, 11, 30, 8, 30))
+    past_pause = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 6), paused_until=date(2026, 11, 1))
+    assert past_pause.day == date(2026, 11, 26)
+
+
+def test_every_other_day_leaves_one_quiet_day():
+    slot = next_slot(
+        time(8, 30), "UTC", utc(2026, 11, 26, 9), every=2, last_day=date(2026, 11, 26)
+    )
+    assert slot.day == date(2026, 11, 28)
+    daily = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 9), every=1, last_day=date(2026, 11, 26))
+    assert daily.day == date(2026, 11, 27)
