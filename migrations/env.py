@@ -11,7 +11,10 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# Keep the app's own loggers: fileConfig would otherwise disable every logger that exists
+# already (closer.push, closer.reminders...) for the rest of the process, e.g. after
+# `flask db upgrade` runs inside a test run.
+fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
