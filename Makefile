@@ -61,8 +61,11 @@ lint:
 audit: install-test
 	scripts/audit
 
-bench: install-test instance migrate
-	$(BIN)/python -m bench
+# Benchmarks, never run by `make test`: the table goes to BENCHMARKS.md and bench/results.json.
+# Servers, databases and keys live in temporary directories, so instance/ is left alone.
+# BENCH_ARGS="--only throughput --quick" for a partial run (written to bench/out/).
+bench: install-test
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor

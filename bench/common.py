@@ -1,0 +1,428 @@
+"""What every benchmark shares: result records and targets, medians, the Markdown table, the
+machine description, and a real server (gunicorn, the production way) on a free port with its
+own temporary SQLite database, secret key and VAPID key.
+
+The pure helpers (Target, Result, median, render_table, render_report) are covered by
+tests/test_bench_smoke.py so that a broken bench shows up in `make test`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+OUT = ROOT / "bench" / "out"  # git-ignored scratch: Lighthouse reports, server logs
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+    "--disable-quic",
+]
+# The phone the page-weight and offline benchmarks emulate (Pixel 7 class, as in the tests).
+PHONE = {
+    "viewport": {"width": 412, "height": 915},
+    "device_scale_factor": 2.625,
+    "is_mobile": True,
+    "has_touch": True,
+    "user_agent": (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/140.0.0.0 Mobile Safari/537.36"
+    ),
+}
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr, so stdout carries only the final table."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- targets and results ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A limit a figure must stay within: `value <= limit` or `value >= limit`."""
+
+    op: str  # "<=" or ">="
+    limit: float
+    unit: str = ""
+
+    def __post_init__(self) -> None:
+        if self.op not in ("<=", ">="):
+            raise ValueError(f"target op must be <= or >=, not {self.op!r}")
+
+    def met(self, value: float | None) -> bool | None:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None  # not measured: neither met nor missed
+        return value <= self.limit if self.op == "<=" else value >= self.limit
+
+    @property
+    def text(self) -> str:
+        sign = "≤" if self.op == "<=" else "≥"
+        return f"{sign} {format_value(self.limit, self.unit)}"
+
+
+@dataclass
+class Result:
+    """One figure: what it is, its value, and the target it is judged on (if any)."""
+
+    group: str  # the benchmark: "page_weight", "throughput"...
+    name: str  # what the figure is, for people
+    value: float | None
+    unit: str
+    target: Target | None = None
+    runs: list[float] = field(default_factory=list)  # the individual runs behind a median
+    note: str = ""
+    detail: dict = field(default_factory=dict)  # anything else worth keeping in results.json
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.target is None else self.target.met(self.value)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["target"] = self.target.text if self.target else None
+        data["target_op"] = self.target.op if self.target else None
+        data["target_value"] = self.target.limit if self.target else None
+        data["met"] = self.met
+        return data
+
+
+def median(values: Iterable[float | None]) -> float | None:
+    """The median of the measured values; None when nothing was measured."""
+    clean = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return statistics.median(clean) if clean else None
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "B":
+        return f"{value / 1024:.1f} KB" if value >= 1024 else f"{value:.0f} B"
+    if unit in ("ms", "s"):
+        return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit in ("req/s", "pushes/s", "users"):
+        return f"{value:,.0f} {unit}"
+    if unit == "score":
+        return f"{value:.0f}"
+    if unit == "":
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:g}"
+    return f"{value:g} {unit}"
+
+
+def _met_text(met: bool | None) -> str:
+    return {True: "met", False: "**not met**", None: "–"}[met]
+
+
+def render_table(results: Sequence[Result]) -> str:
+    lines = [
+        "| Benchmark | Figure | Value | Target | Met |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        target = r.target.text if r.target else "–"
+        name = r.name.replace("|", "\\|")
+        value = format_value(r.value, r.unit)
+        lines.append(f"| {r.group} | {name} | {value} | {target} | {_met_text(r.met)} |")
+    return "\n".join(lines)
+
+
+def summary_counts(results: Sequence[Result]) -> tuple[int, int, int]:
+    """(met, not met, judged) over the figures that have a target."""
+    judged = [r for r in results if r.target is not None]
+    met = sum(1 for r in judged if r.met is True)
+    missed = sum(1 for r in judged if r.met is False)
+    return met, missed, len(judged)
+
+
+def render_report(
+    results: Sequence[Result],
+    machine: dict,
+    meta: dict,
+    notes: Sequence[str] = (),
+) -> str:
+    """BENCHMARKS.md: the machine, the date, the commit, the table, then the notes."""
+    met, missed, judged = summary_counts(results)
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`.venv/bin/python -m bench`); every figure is also in",
+        "`bench/results.json`. Medians of several runs; figures compared with each other were",
+        "measured in the same run. See README, section Benchmarks, for how each one is taken.",
+        "",
+        f"- Date: {meta.get('date', '?')}",
+        f"- Commit: {meta.get('commit', '?')}",
+        f"- Machine: {machine.get('cpu_model', '?')}, {machine.get('cores', '?')} cores, "
+        f"{machine.get('memory_gb', '?')} GB memory, {machine.get('os', '?')}",
+        f"- Software: Python {machine.get('python', '?')}, {meta.get('software', '')}".rstrip(", "),
+        f"- Run: {meta.get('mode', 'full')}, {meta.get('seconds', 0):.0f} s",
+        f"- Targets: {met} of {judged} met, {missed} not met",
+        "",
+        render_table(results),
+        "",
+    ]
+    if notes:
+        lines += ["## Notes", ""]
+        lines += [f"- {note}" for note in notes]
+        lines.append("")
+    return "\n".join(lines)
+
+
+# -- the machine and the commit -----------------------------------------------------------
+
+
+def machine_info() -> dict:
+    cpu_model = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+                break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "memory_gb": memory_gb,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+def git_commit() -> str:
+    """The commit measured, with `+dirty` when the working tree has uncommitted changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + ("+dirty" if dirty else "")
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- processes and servers ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                if response.status < 500:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            last = exc
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s ({last})")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM (gunicorn's graceful stop), then SIGKILL if it does not go."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+class AppServer:
+    """The app under gunicorn (gunicorn.conf.py) on a free loopback port.
+
+    Everything it writes lives in a temporary directory: the SQLite database (migrated with
+    `flask db upgrade`, the real schema), the secret key and the VAPID key, passed through
+    the environment, so the developer's `instance/` is never touched.
+    """
+
+    def __init__(self, *, gunicorn_args: Sequence[str] = (), env: dict | None = None) -> None:
+        self.gunicorn_args = list(gunicorn_args)
+        self.extra_env = env or {}
+        self.tmp = Path(tempfile.mkdtemp(prefix="closer-bench-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.env = self._environment()
+
+    def _environment(self) -> dict:
+        from reminders import vapid
+
+        key_path = vapid.create_key_file(self.tmp / "vapid_private.pem")
+        env = dict(os.environ)
+        env.update(
+            {
+                # "bench-" keeps Flask's JSON parsing of FLASK_* values from ever reading it
+                # as a number.
+                "FLASK_SECRET_KEY": "bench-" + secrets.token_hex(32),
+                "DATABASE_URL": f"sqlite:///{self.tmp / 'closer.db'}",
+                "FLASK_VAPID_PRIVATE_KEY_PATH": str(key_path),
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> AppServer:
+        migrate = subprocess.run(
+            [str(BIN / "flask"), "--app", "app", "db", "upgrade"],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        if migrate.returncode != 0:
+            raise RuntimeError(f"migration failed:\n{migrate.stderr[-2000:]}")
+        self.log_path = self.tmp / "gunicorn.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
+        cmd = [
+            str(BIN / "gunicorn"),
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            *self.gunicorn_args,
+            "app:create_app()",
+        ]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_http(self.url + "/manifest.webmanifest", proc=self.proc)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError(f"gunicorn did not start; log:\n{self.log_tail()}") from None
+        return self
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+        if getattr(self, "_log", None):
+            self._log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> AppServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def first_visit_cookie(url: str) -> str:
+    """`name=value` of the user cookie a first visit to `url` sets (a returning user)."""
+    request = urllib.request.Request(url + "/", headers={"Accept": "text/html"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        for header in response.headers.get_all("Set-Cookie") or []:
+            return header.split(";", 1)[0]
+    raise RuntimeError("the first visit set no cookie")
+
+
+@dataclass
+class Context:
+    """What `python -m bench` hands to every benchmark."""
+
+    quick: bool = False
+    out: Path = OUT
+    notes: list[str] = field(default_factory=list)  # lines for BENCHMARKS.md's Notes
+
+    def size(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+
+
+def launch_chromium(playwright, **kwargs):
+    """The system Chromium through Playwright (never `playwright install`)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, **kwargs)
+
+
+def warm(url: str, paths: Sequence[str], rounds: int = 8, cookie: str | None = None) -> None:
+    """Request each path a few times so every worker has imported, connected and compiled
+    its templates: benchmarks measure the steady state, not a cold start."""
+    headers = {"Accept-Encoding": "br, gzip", "Accept": "text/html"}
+    if cookie:
+        headers["Cookie"] = cookie
+    for _ in range(rounds):
+        for path in paths:
+            request = urllib.request.Request(url + path, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                    response.read()
+            except urllib.error.HTTPError:
+                pass

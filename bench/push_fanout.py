@@ -1,0 +1,355 @@
+"""5. Push fan-out: 5,000 subscribers on a loopback push service in another process.
+
+Three ways to push one reminder to each of N subscribers, measured in the same run against
+the same push service (`python -m tests.pushservice --no-verify`: it answers 201 and counts,
+so the figure is the sender's, not the receiver's):
+
+- **the project's dispatcher**: a real `reminders.dispatch.dispatch()` pass over N due users
+  in a temporary SQLite database (the real schema, migrated with Alembic), each with one
+  subscription carrying real P-256 keys. It claims, decides, encrypts, sends over one pooled
+  session with bounded concurrency (`PushSender`), and records, all with the shipped
+  settings. pushes/s = pushes accepted / the pass's wall time.
+- **a naive loop**: `pywebpush.webpush()` once per subscriber, one after the other: a new
+  VAPID signature and a new connection per push.
+- **encryption alone** (the compute limit): what every push must do, ephemeral P-256 key,
+  ECDH, HKDF and AES-128-GCM via `http_ece` exactly as pywebpush calls it, for N subscribers
+  spread over 2 processes (this machine's cores), with no HTTP at all.
+
+The push service's `/stats` is checked after every dispatcher and naive run: each subscriber
+received exactly one push per run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+from pathlib import Path
+
+from bench.common import BIN, ROOT, Context, Result, Target, log, median, ratio, stop_process
+
+GROUP = "push_fanout"
+SUBJECT = "mailto:bench@closer.app"
+RATE_LIMIT = 1500.0
+NAIVE_FACTOR = 8.0
+COMPUTE_SHARE = 0.5
+PROCESSES = 2
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+# -- the push service in its own process ---------------------------------------------------
+
+
+class PushServiceProcess:
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.origin = ""
+
+    def __enter__(self) -> PushServiceProcess:
+        self.proc = subprocess.Popen(
+            [str(BIN / "python"), "-m", "tests.pushservice", "--port", "0", "--no-verify"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("READY "):
+            stop_process(self.proc)
+            raise RuntimeError(f"push service did not start: {line!r}")
+        self.origin = line.split(" ", 1)[1]
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(self.origin + "/stats", timeout=30) as response:  # noqa: S310
+            return json.loads(response.read())
+
+
+def check_delivery(before: dict, after: dict, tokens: list[str], what: str) -> None:
+    """Every subscriber got exactly one push in this run, and nobody else got any."""
+    wrong = [t for t in tokens if after.get(t, 0) - before.get(t, 0) != 1]
+    if wrong:
+        raise RuntimeError(f"{what}: {len(wrong)} subscribers did not get exactly one push")
+
+
+# -- subscribers ------------------------------------------------------------------------------
+
+
+def make_subscribers(n: int, origin: str) -> list[dict]:
+    """N browser-like subscriptions: real P-256 keys and 16-byte auth secrets."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    subs = []
+    for _ in range(n):
+        point = (
+            ec.generate_private_key(ec.SECP256R1())
+            .public_key()
+            .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        )
+        token = b64url(os.urandom(18))
+        subs.append(
+            {
+                "token": token,
+                "endpoint": f"{origin}/push/{token}",
+                "keys": {"p256dh": b64url(point), "auth": b64url(os.urandom(16))},
+            }
+        )
+    return subs
+
+
+# -- the project's dispatcher --------------------------------------------------------------
+
+
+def build_app(tmp: Path, database_url: str | None = None):
+    from app import create_app
+    from reminders import vapid
+
+    key = tmp / "vapid_private.pem"
+    if not key.exists():
+        vapid.create_key_file(key)
+    return create_app(
+        {
+            "SECRET_KEY": "bench-" + os.urandom(24).hex(),
+            "SQLALCHEMY_DATABASE_URI": database_url or f"sqlite:///{tmp / 'closer.db'}",
+            "VAPID_PRIVATE_KEY_PATH": str(key),
+            "VAPID_SUBJECT": SUBJECT,
+        }
+    )
+
+
+def migrate(app) -> None:
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+
+
+def seed_due_users(app, subs: list[dict], day: date, at: datetime) -> None:
+    """One user per subscriber, due at `at` for local `day` (UTC), with one device each."""
+    from models import PushSubscription, User, db
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    users, devices = [], []
+    for sub in subs:
+        uid = os.urandom(16).hex()
+        users.append(
+            {
+                "id": uid,
+                "created_at": now,
+                "time_zone": "UTC",
+                "time_zone_confirmed": True,
+                "first_date": day - timedelta(days=10),
+                "reminder_time": clock(8, 30),
+                "reminder_every": 1,
+                "reminder_unanswered": 0,
+                "next_reminder_at": at,
+                "next_reminder_day": day,
+            }
+        )
+        devices.append(
+            {
+                "user_id": uid,
+                "endpoint": sub["endpoint"],
+                "p256dh": sub["keys"]["p256dh"],
+                "auth": sub["keys"]["auth"],
+                "created_at": now,
+            }
+        )
+    with app.app_context():
+        db.session.execute(User.__table__.insert(), users)
+        db.session.execute(PushSubscription.__table__.insert(), devices)
+        db.session.commit()
+
+
+def make_due_again(app, day: date, at: datetime) -> None:
+    from models import PushSubscription, ReminderSent, User, db
+
+    with app.app_context():
+        db.session.execute(
+            User.__table__.update().values(
+                next_reminder_at=at,
+                next_reminder_day=day,
+                reminder_lease_until=None,
+                reminder_unanswered=0,
+                reminder_every=1,
+            )
+        )
+        db.session.execute(PushSubscription.__table__.update().values(last_sent_day=None))
+        db.session.execute(ReminderSent.__table__.delete())
+        db.session.commit()
+
+
+def run_dispatcher(app, now: datetime) -> dict:
+    from reminders.dispatch import dispatch
+
+    with app.app_context():
+        started = time.perf_counter()
+        report = dispatch(now)
+        seconds = time.perf_counter() - started
+    return {"sent": report.sent, "seconds": seconds, "report": report.line()}
+
+
+# -- the naive loop and encryption alone -------------------------------------------------------
+
+
+def run_naive(subs: list[dict], key_path: Path, payload: bytes, ttl: int) -> dict:
+    from py_vapid import Vapid
+    from pywebpush import webpush
+
+    key = Vapid.from_file(str(key_path))
+    started = time.perf_counter()
+    for sub in subs:
+        info = {"endpoint": sub["endpoint"], "keys": sub["keys"]}
+        webpush(info, payload, vapid_private_key=key, vapid_claims={"sub": SUBJECT}, ttl=ttl)
+    seconds = time.perf_counter() - started
+    return {"sent": len(subs), "seconds": seconds}
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encrypt_chunk(args: tuple[list[tuple[str, str]], bytes]) -> int:
+    """Encrypt `payload` for each (p256dh, auth), as pywebpush's WebPusher.encode does."""
+    import http_ece
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    keys, payload = args
+    total = 0
+    for p256dh, auth in keys:
+        server_key = ec.generate_private_key(ec.SECP256R1())
+        body = http_ece.encrypt(
+            payload,
+            salt=None,
+            private_key=server_key,
+            dh=_b64decode(p256dh),
+            auth_secret=_b64decode(auth),
+            version="aes128gcm",
+        )
+        total += len(body)
+    return total
+
+
+def run_encrypt_only(pool: ProcessPoolExecutor, subs: list[dict], payload: bytes) -> dict:
+    keys = [(s["keys"]["p256dh"], s["keys"]["auth"]) for s in subs]
+    chunk = max(1, len(keys) // (PROCESSES * 8))
+    chunks = [(keys[i : i + chunk], payload) for i in range(0, len(keys), chunk)]
+    started = time.perf_counter()
+    list(pool.map(encrypt_chunk, chunks))
+    seconds = time.perf_counter() - started
+    return {"sent": len(subs), "seconds": seconds}
+
+
+def rate(run: dict) -> float:
+    return run["sent"] / run["seconds"]
+
+
+# -- the benchmark ---------------------------------------------------------------------------
+
+
+def run(ctx: Context) -> list[Result]:
+    from content.library import load_library
+    from reminders import payload as payloads
+
+    n = ctx.size(5000, 500)
+    rounds = ctx.size(3, 1)
+    naive_rounds = 1
+    today = datetime.now(UTC).date()
+    now = datetime.combine(today, clock(12, 0), tzinfo=UTC)
+    due_at = datetime.combine(today, clock(8, 30))  # naive UTC, as stored
+    ttl = 12 * 3600
+
+    dispatcher_runs, naive_runs, encrypt_runs = [], [], []
+    with tempfile.TemporaryDirectory(prefix="closer-bench-push-") as tmpdir:
+        tmp = Path(tmpdir)
+        with PushServiceProcess() as service:
+            subs = make_subscribers(n, service.origin)
+            tokens = [s["token"] for s in subs]
+            app = build_app(tmp)
+            migrate(app)
+            seed_due_users(app, subs, today, due_at)
+            library = app.extensions["library"] or load_library()
+            payload = payloads.encode(
+                payloads.reminder_message(library, today - timedelta(days=10), today)
+            )
+            with ProcessPoolExecutor(PROCESSES) as pool:
+                list(pool.map(encrypt_chunk, [([], payload)] * PROCESSES))  # start both
+                for i in range(rounds):
+                    before = service.stats()
+                    make_due_again(app, today, due_at)
+                    dispatcher_runs.append(run_dispatcher(app, now))
+                    check_delivery(before, service.stats(), tokens, "dispatcher")
+                    encrypt_runs.append(run_encrypt_only(pool, subs, payload))
+                    log(
+                        f"push_fanout round {i + 1}/{rounds}: dispatcher "
+                        f"{rate(dispatcher_runs[-1]):.0f}/s ({dispatcher_runs[-1]['report']}), "
+                        f"encryption alone {rate(encrypt_runs[-1]):.0f}/s"
+                    )
+                for _ in range(naive_rounds):
+                    before = service.stats()
+                    naive_runs.append(run_naive(subs, tmp / "vapid_private.pem", payload, ttl))
+                    check_delivery(before, service.stats(), tokens, "naive loop")
+                    log(f"push_fanout naive loop: {rate(naive_runs[-1]):.0f}/s")
+
+    d_rates = [rate(r) for r in dispatcher_runs]
+    n_rates = [rate(r) for r in naive_runs]
+    e_rates = [rate(r) for r in encrypt_runs]
+    d, nv, e = median(d_rates), median(n_rates), median(e_rates)
+    return [
+        Result(
+            GROUP,
+            f"dispatcher, {n:,} subscribers: pushes/s",
+            d,
+            "pushes/s",
+            Target(">=", RATE_LIMIT, "pushes/s"),
+            d_rates,
+            detail={"runs": dispatcher_runs},
+        ),
+        Result(
+            GROUP,
+            f"naive `webpush()` loop, {n:,} subscribers: pushes/s",
+            nv,
+            "pushes/s",
+            None,
+            n_rates,
+            detail={"runs": naive_runs},
+        ),
+        Result(
+            GROUP,
+            f"encryption alone, {PROCESSES} processes, {n:,} subscribers: pushes/s",
+            e,
+            "pushes/s",
+            None,
+            e_rates,
+            detail={"runs": encrypt_runs},
+        ),
+        Result(
+            GROUP,
+            "dispatcher / naive loop",
+            ratio(d, nv),
+            "x",
+            Target(">=", NAIVE_FACTOR, "x"),
+        ),
+        Result(
+            GROUP,
+            "dispatcher / encryption alone",
+            ratio(d, e),
+            "x",
+            Target(">=", COMPUTE_SHARE, "x"),
+        ),
+    ]
