@@ -30,7 +30,7 @@ from models import Completion, PushSubscription, User, db
 from reminders import config as reminder_config
 from reminders.schedule import DEFAULT_TIME, MAX_PAUSE_DAYS, reschedule
 from reminders.subscriptions import MAX_BODY, MAX_ENDPOINT, Invalid, clean, parse_body, parse_time
-from security import WRITE_LIMIT, limiter
+from security import limit_writes
 
 bp = Blueprint("push", __name__, url_prefix="/push")
 
@@ -134,7 +134,7 @@ def _json_error(status: int, message: str):
 
 
 @bp.post("/subscriptions")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def subscribe():
     if not request.is_json:
         return _json_error(415, "Send the subscription as JSON (Content-Type: application/json).")
@@ -203,7 +203,7 @@ def _trim_devices(user: User) -> None:
 
 
 @bp.delete("/subscriptions")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def unsubscribe():
     if not request.is_json:
         return _json_error(415, "Send the endpoint as JSON (Content-Type: application/json).")
@@ -263,7 +263,7 @@ def _answer(user: User, message: str | None = None, error: str | None = None):
 
 
 @bp.post("/time")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def set_time():
     user = current_user()
     value = parse_time(request.form.get("reminder_time", ""))
@@ -283,7 +283,7 @@ def set_time():
 
 
 @bp.post("/pause")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def pause():
     user = current_user()
     try:
@@ -301,7 +301,7 @@ def pause():
 
 
 @bp.post("/resume")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def resume():
     user = current_user()
     user.reminder_paused_until = None
@@ -311,7 +311,7 @@ def resume():
 
 
 @bp.post("/daily")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def daily():
     """One tap back to daily after the every-other-day back-off."""
     user = current_user()
@@ -323,7 +323,7 @@ def daily():
 
 
 @bp.post("/off")
-@limiter.limit(WRITE_LIMIT)
+@limit_writes
 def off():
     """Turn reminders off on every device (the page script also unsubscribes this browser)."""
     user = current_user()

@@ -20,7 +20,9 @@ As a process (for benchmarks; prints ``READY http://127.0.0.1:PORT``)::
 
 ``--no-verify`` accepts any ``/push/<token>`` without checking or decrypting
 (just counting), so the measurement is of the sender and not of this server.
-``GET /stats`` returns ``{token: received_count}``; ``POST /subscribe`` returns
+``GET /stats`` returns ``{token: received_count}``, ``GET /topics`` the Topic of every
+accepted push per token (``{token: [topic, ...]}``), ``GET /in-flight`` how many pushes
+are being handled right now; ``POST /subscribe`` returns
 a fresh subscriber's ``subscription_info`` (useful for verify mode across
 processes).
 """
@@ -195,6 +197,7 @@ class PushService:
         self.connections = 0  # TCP connections accepted: shows client-side pooling
         self.max_in_flight = 0
         self._in_flight = 0
+        self.topics: dict[str, list[str | None]] = {}  # accepted pushes' Topic per token
         self._lock = threading.Lock()
         self._subscribers: dict[str, Subscriber] = {}
         self._scripts: dict[str, deque] = {}
@@ -248,6 +251,14 @@ class PushService:
         with self._lock:
             return dict(self.received)
 
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
+
+    def topic_log(self) -> dict[str, list[str | None]]:
+        with self._lock:
+            return {token: list(topics) for token, topics in self.topics.items()}
+
     # Called from handler threads -------------------------------------------
 
     def _enter(self) -> None:
@@ -275,9 +286,10 @@ class PushService:
         with self._lock:
             self.rejections.append(Rejection(token, exc.status, exc.reason))
 
-    def _record(self, token: str, message: Message | None) -> None:
+    def _record(self, token: str, message: Message | None, topic: str | None = None) -> None:
         with self._lock:
             self.received[token] += 1
+            self.topics.setdefault(token, []).append(topic)
             if message is not None:
                 self.messages.append(message)
                 self._subscribers[token].messages.append(message)
@@ -345,11 +357,23 @@ def _make_handler(service: PushService) -> type[BaseHTTPRequestHandler]:
                 self._reply(
                     200, {"Content-Type": "application/json"}, json.dumps(service.stats()).encode()
                 )
+            elif self.path == "/in-flight":
+                body = json.dumps({"in_flight": service.in_flight()}).encode()
+                self._reply(200, {"Content-Type": "application/json"}, body)
+            elif self.path == "/topics":
+                body = json.dumps(service.topic_log()).encode()
+                self._reply(200, {"Content-Type": "application/json"}, body)
             else:
                 self._reply(404)
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            if len(body) < length:
+                # The sender went away mid-request (killed): a real push service never
+                # accepts a truncated message, so neither do we; nothing is counted.
+                self.close_connection = True
+                return
             if self.path == "/subscribe":
                 info = service.new_subscriber().subscription_info
                 self._reply(201, {"Content-Type": "application/json"}, json.dumps(info).encode())
@@ -380,7 +404,7 @@ def _make_handler(service: PushService) -> type[BaseHTTPRequestHandler]:
             if not 200 <= status < 300:
                 self._reply(status, extra)
                 return
-            service._record(token, message)
+            service._record(token, message, self.headers.get("Topic"))
             self._reply(status, {"Location": f"/message/{b64url(os.urandom(9))}", **extra})
 
         def _reply(self, status: int, headers: dict | None = None, body: bytes = b"") -> None:
