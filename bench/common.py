@@ -300,7 +300,14 @@ class AppServer:
     the environment, so the developer's `instance/` is never touched.
     """
 
-    def __init__(self, *, gunicorn_args: Sequence[str] = (), env: dict | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        gunicorn_args: Sequence[str] = (),
+        env: dict | None = None,
+        root: Path = ROOT,
+    ) -> None:
+        self.root = Path(root)  # another checkout (a scratch copy) can be served the same way
         self.gunicorn_args = list(gunicorn_args)
         self.extra_env = env or {}
         self.tmp = Path(tempfile.mkdtemp(prefix="closer-bench-"))
@@ -322,6 +329,7 @@ class AppServer:
                 "DATABASE_URL": f"sqlite:///{self.tmp / 'closer.db'}",
                 "FLASK_VAPID_PRIVATE_KEY_PATH": str(key_path),
                 "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPATH": str(self.root),
             }
         )
         env.update(self.extra_env)
@@ -330,7 +338,7 @@ class AppServer:
     def start(self) -> AppServer:
         migrate = subprocess.run(
             [str(BIN / "flask"), "--app", "app", "db", "upgrade"],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             capture_output=True,
             text=True,
@@ -342,14 +350,14 @@ class AppServer:
         cmd = [
             str(BIN / "gunicorn"),
             "-c",
-            str(ROOT / "gunicorn.conf.py"),
+            str(self.root / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{self.port}",
             *self.gunicorn_args,
             "app:create_app()",
         ]
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+            cmd, cwd=self.root, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )
         try:
             wait_http(self.url + "/manifest.webmanifest", proc=self.proc)

@@ -54,7 +54,7 @@ def parse_wrk(output: str) -> dict:
     if not rps:
         raise ValueError("no Requests/sec in wrk output")
     latency = {}
-    for pct, value in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", output, re.MULTILINE):
+    for pct, value in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)[ \t]*$", output, re.MULTILINE):
         latency[int(pct)] = parse_duration_ms(value)
     errors = 0
     socket_errors = re.search(

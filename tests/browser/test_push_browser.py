@@ -1,0 +1,174 @@
+"""Remind me daily, in real Chromium: the tap, the permission, the subscription reaching the
+server, a real dispatch to the loopback push service, and the decrypted payload delivered
+into our service worker through the DevTools protocol, which shows the notification.
+
+The one stand-in: `PushManager.prototype.subscribe` hands the page the test subscriber's keys
+and loopback endpoint, since no real push service is reachable from here. Everything after
+that (the page script, CSRF, validation, storage, scheduling, VAPID, encryption, the push
+service's checks, decryption, the worker's `push` handler) is the real thing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from models import PushSubscription, User, db
+from reminders import vapid
+from tests.browser.conftest import PHONES, wait_for_worker, wait_until
+from tests.pushservice import PushService
+
+STUB = """
+(() => {
+  const info = %s;
+  const fake = {
+    endpoint: info.endpoint,
+    expirationTime: null,
+    options: { userVisibleOnly: true },
+    toJSON() { return JSON.parse(JSON.stringify(info)); },
+    unsubscribe() { return Promise.resolve(true); },
+  };
+  if (self.PushManager) {
+    PushManager.prototype.subscribe = function (options) {
+      self.__pushOptions = options;
+      return Promise.resolve(fake);
+    };
+  }
+})();
+"""
+
+
+@pytest.fixture
+def service():
+    with PushService() as svc:
+        yield svc
+
+
+@pytest.fixture
+def push_server(live_server, tmp_path):
+    key = tmp_path / "vapid.pem"
+    vapid.create_key_file(key)
+    live_server.app.config.update(
+        VAPID_PRIVATE_KEY_PATH=str(key),
+        VAPID_SUBJECT="mailto:reminders@closer.app",
+        PUSH_ALLOW_INSECURE_ENDPOINTS=True,
+        REMINDER_CONCURRENCY=2,
+    )
+    return live_server
+
+
+def registration_id(cdp, page, scope: str) -> str:
+    found: dict[str, str] = {}
+
+    def updated(event):
+        for reg in event.get("registrations", []):
+            if reg.get("scopeURL") == scope and not reg.get("isDeleted"):
+                found["id"] = reg["registrationId"]
+
+    cdp.on("ServiceWorker.workerRegistrationUpdated", updated)
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + 15
+    while "id" not in found:
+        assert time.monotonic() < deadline, "no service worker registration reported"
+        page.wait_for_timeout(50)
+    return found["id"]
+
+
+def test_remind_me_daily_then_a_dispatched_push_shows_the_notification(
+    push_server, service, new_context, guard
+):
+    subscriber = service.new_subscriber()
+    context = guard.watch(new_context(**PHONES["pixel"]))
+    context.grant_permissions(["notifications"], origin=push_server.url)
+    context.add_init_script(STUB % json.dumps(subscriber.subscription_info))
+    page = context.new_page()
+    page.goto(push_server.url + "/")
+    wait_for_worker(page)
+
+    # No permission prompt before the tap: the page has not asked for anything.
+    assert page.evaluate("self.__pushOptions === undefined")
+    assert page.get_by_label("Reminder time").input_value() == "08:30"
+    page.get_by_label("Reminder time").fill("07:45")
+    page.get_by_role("button", name="Remind me daily").click()
+    page.get_by_text("every day at 07:45").wait_for()
+    options = page.evaluate(
+        "({visible: self.__pushOptions.userVisibleOnly,"
+        " key: btoa(String.fromCharCode(...new Uint8Array(self.__pushOptions.applicationServerKey)))"
+        ".replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '')})"
+    )
+    with push_server.db():
+        row = db.session.scalars(select(PushSubscription)).one()
+        user = db.session.scalars(select(User)).one()
+        assert row.endpoint == subscriber.endpoint
+        assert user.reminder_time.strftime("%H:%M") == "07:45"
+        due = user.next_reminder_at.replace(tzinfo=UTC)
+        public = vapid.application_server_key(
+            vapid.load_private_key(push_server.app.config["VAPID_PRIVATE_KEY_PATH"])
+        )
+    assert options == {"visible": True, "key": public}
+
+    result = push_server.app.test_cli_runner().invoke(
+        args=["reminders", "dispatch", "--now", (due + timedelta(minutes=1)).isoformat()]
+    )
+    assert result.exit_code == 0, result.output
+    [message] = subscriber.messages  # verified and decrypted by the push service
+    payload = json.loads(message.payload)
+    assert payload["title"].startswith("Day ") and payload["url"] == f"/day/{payload['day']}"
+
+    cdp = context.new_cdp_session(page)
+    reg_id = registration_id(cdp, page, push_server.url + "/")
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": push_server.url, "registrationId": reg_id, "data": message.payload.decode()},
+    )
+    wait_until(
+        page,
+        "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(n => n.length > 0)",
+    )
+    shown = page.evaluate(
+        """navigator.serviceWorker.ready.then(r => r.getNotifications()).then(list =>
+             list.map(n => ({title: n.title, body: n.body, tag: n.tag, url: n.data.url})))"""
+    )
+    assert shown == [
+        {
+            "title": payload["title"],
+            "body": payload["body"],
+            "tag": f"closer-{payload['day']}",
+            "url": f"/day/{payload['day']}",
+        }
+    ]
+
+
+def test_ios_outside_the_home_screen_gets_an_explanation_not_a_prompt(
+    push_server, new_context, guard
+):
+    context = guard.watch(new_context(**PHONES["iphone"]))
+    page = context.new_page()
+    page.goto(push_server.url + "/settings")
+    page.get_by_role("button", name="Remind me daily").click()
+    note = page.locator('[data-push-note="ios"]')
+    note.wait_for()
+    assert "Add to Home Screen" in note.inner_text()
+    with push_server.db():
+        assert db.session.scalars(select(PushSubscription)).all() == []
+
+
+def test_denied_permission_is_explained(push_server, new_context, guard):
+    context = guard.watch(new_context(**PHONES["pixel"]))
+    page = context.new_page()
+    page.goto(push_server.url + "/")
+    # The person said no before (permission "denied" in this profile): say how to undo it.
+    page.evaluate(
+        "Object.defineProperty(Notification, 'permission', {get: () => 'denied'});"
+        "Notification.requestPermission = () => Promise.resolve('denied');"
+    )
+    page.get_by_role("button", name="Remind me daily").click()
+    note = page.locator('[data-push-note="denied"]')
+    note.wait_for()
+    assert "blocked" in note.inner_text()
+    with push_server.db():
+        assert db.session.scalars(select(PushSubscription)).all() == []
