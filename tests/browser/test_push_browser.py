@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from models import PushSubscription, User, db
 from reminders import vapid
-from tests.browser.conftest import PHONES, wait_for_worker, wait_until
+from tests.browser.conftest import PHONES, wait_until
 from tests.pushservice import PushService
 
 STUB = """
@@ -87,7 +87,6 @@ def test_remind_me_daily_then_a_dispatched_push_shows_the_notification(
     context.add_init_script(STUB % json.dumps(subscriber.subscription_info))
     page = context.new_page()
     page.goto(push_server.url + "/")
-    wait_for_worker(page)
 
     # No permission prompt before the tap: the page has not asked for anything.
     assert page.evaluate("self.__pushOptions === undefined")
@@ -95,6 +94,7 @@ def test_remind_me_daily_then_a_dispatched_push_shows_the_notification(
     page.get_by_label("Reminder time").fill("07:45")
     page.get_by_role("button", name="Remind me daily").click()
     page.get_by_text("every day at 07:45").wait_for()
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")  # push.js registered it
     options = page.evaluate(
         "({visible: self.__pushOptions.userVisibleOnly,"
         " key: btoa(String.fromCharCode(...new Uint8Array(self.__pushOptions.applicationServerKey)))"
@@ -161,11 +161,8 @@ def test_denied_permission_is_explained(push_server, new_context, guard):
     context = guard.watch(new_context(**PHONES["pixel"]))
     page = context.new_page()
     page.goto(push_server.url + "/")
-    # The person said no before (permission "denied" in this profile): say how to undo it.
-    page.evaluate(
-        "Object.defineProperty(Notification, 'permission', {get: () => 'denied'});"
-        "Notification.requestPermission = () => Promise.resolve('denied');"
-    )
+    # No permission was granted to this context, so Chromium refuses the request, as when a
+    # person taps Block: the page must say how to undo that.
     page.get_by_role("button", name="Remind me daily").click()
     note = page.locator('[data-push-note="denied"]')
     note.wait_for()
