@@ -1,16 +1,32 @@
-"""What makes the site an installable, offline-first app: the manifest, the offline page and
-the service worker, served from the root so its scope is the whole app."""
+"""What makes the site an installable, offline-first app: the manifest, the offline page, a
+fresh CSRF token for the offline outbox, and the service worker, served from the root so its
+scope is the whole app."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask_wtf.csrf import generate_csrf
 
 bp = Blueprint("pwa", __name__)
 
 SERVICE_WORKER = Path(__file__).resolve().parent.parent / "service-worker.js"
+
+# Light and dark backgrounds, as in static/css/app.css (`--bg`); tests keep them in step.
+LIGHT_BG = "#fbf7f2"
+DARK_BG = "#1d1a17"
+
+# Our own screenshot of the app on a phone (docs/make_screenshots.py draws it).
+SCREENSHOTS = [
+    {
+        "file": "img/shots/today-narrow.png",
+        "sizes": "824x1830",
+        "form_factor": "narrow",
+        "label": "Today's practice: a two-minute step, a line to try saying and a Done button",
+    },
+]
 
 
 @bp.get("/manifest.webmanifest")
@@ -25,8 +41,8 @@ def manifest():
         "scope": "/",
         "display": "standalone",
         "orientation": "portrait",
-        "background_color": "#fbf7f2",
-        "theme_color": "#fbf7f2",
+        "background_color": LIGHT_BG,
+        "theme_color": LIGHT_BG,
         "lang": "en",
         "categories": ["lifestyle", "health"],
         "icons": [
@@ -45,6 +61,16 @@ def manifest():
                 "purpose": "maskable",
             },
         ],
+        "screenshots": [
+            {
+                "src": asset_url(shot["file"]),
+                "sizes": shot["sizes"],
+                "type": "image/png",
+                "form_factor": shot["form_factor"],
+                "label": shot["label"],
+            }
+            for shot in SCREENSHOTS
+        ],
     }
     return Response(
         json.dumps(body, indent=1),
@@ -58,6 +84,26 @@ def offline():
     return render_template("pwa/offline.html")
 
 
+@bp.get("/csrf-token")
+def csrf_token():
+    """A fresh CSRF token for this session. The offline outbox asks for one when a replayed
+    write is refused with 400 (a token from a page cached long ago, or none at all for a
+    write queued by the service worker itself)."""
+    return jsonify(token=generate_csrf()), 200, {"Cache-Control": "no-store"}
+
+
+def offline_pages() -> list[str]:
+    """Pages the worker keeps fresh for offline use besides the coming week of days."""
+    library = current_app.extensions["library"]
+    return [
+        "/strategies",
+        *(f"/strategies/{s.key}" for s in library.strategies),
+        "/progress",
+        "/settings",
+        "/about",
+    ]
+
+
 @bp.get("/service-worker.js")
 def service_worker():
     """The hand-written worker, prefixed with this build's version and precache list so that
@@ -68,6 +114,8 @@ def service_worker():
     prelude = (
         f"const VERSION = {json.dumps(current_app.extensions['asset_version'])};\n"
         f"const PRECACHE = {json.dumps(precache + ['/offline', '/manifest.webmanifest'])};\n"
+        f"const PAGES = {json.dumps(offline_pages())};\n"
+        f"const OUTBOX_SCRIPT = {json.dumps(asset_url('js/outbox.js'))};\n"
     )
     return Response(
         prelude + SERVICE_WORKER.read_text(encoding="utf-8"),

@@ -1,3 +1,423 @@
 /* Closer's offline layer on the page side: service worker registration, the outbox,
-   the offline badge, install and update prompts. (Filled in by the offline/PWA work.) */
+   the offline badge, install and update prompts. Plain JavaScript, no build step.
+
+   Writes (the forms marked data-outbox="done|undo|reflect") go through htmx as usual, with
+   a fresh UUID as their idempotency key. If the server cannot be reached (offline, a
+   timeout, 5xx, 429), or earlier writes are still waiting, the write joins the IndexedDB
+   outbox (static/js/outbox.js) and the card shows its result at once, rendered from the
+   inert <template>s in the card. The outbox is replayed in order on `online`, on start and
+   by the worker's Background Sync; on a reload while offline its pending entries are laid
+   over the (cached) card again. */
 "use strict";
+
+(function () {
+  var outbox = self.CloserOutbox;
+  var sw = "serviceWorker" in navigator ? navigator.serviceWorker : null;
+  var DAY_WRITE = /^\/day\/(\d{4}-\d{2}-\d{2})\/(done|undo|reflection)$/;
+
+  function $(id) { return document.getElementById(id); }
+  function noop() {}
+
+  function localDate(date) {
+    var parts = {};
+    new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit" })
+      .formatToParts(date || new Date())
+      .forEach(function (p) { parts[p.type] = p.value; });
+    return parts.year + "-" + parts.month + "-" + parts.day;
+  }
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  // Post to the active worker (it need not control this page yet).
+  function tellWorker(message) {
+    if (!sw) return;
+    sw.ready.then(function (reg) { if (reg.active) reg.active.postMessage(message); }).catch(noop);
+  }
+
+  function requestSync() {
+    if (!sw) return;
+    sw.ready.then(function (reg) {
+      if (reg.sync) return reg.sync.register("closer-outbox");
+    }).catch(noop);
+  }
+
+  /* ---------------- the badge and notices ---------------- */
+
+  function refreshBadge() {
+    var badge = $("offline-badge");
+    if (!badge || !outbox) return Promise.resolve();
+    return outbox.count().then(function (pending) {
+      var offline = navigator.onLine === false;
+      badge.hidden = !(offline || pending > 0);
+      badge.textContent = offline
+        ? "Offline. Your changes are saved on this phone and will sync."
+        : "Your changes are saved on this phone and will sync soon.";
+    }, noop);
+  }
+
+  var KIND_NAMES = { done: "Done", undo: "Undo", reflection: "reflection", write: "change" };
+
+  function reasonFrom(html) {
+    try {
+      var doc = new DOMParser().parseFromString(html || "", "text/html");
+      var el = doc.querySelector(".error, .error-box p");
+      return el ? el.textContent.trim() : "";
+    } catch (e) { return ""; }
+  }
+
+  function showNotice(text) {
+    var box = $("outbox-notice");
+    if (!box) return;
+    $("outbox-notice-text").textContent = text;
+    box.hidden = false;
+  }
+
+  function showNotices() {
+    if (!outbox) return;
+    outbox.takeNotices().then(function (notices) {
+      if (!notices || !notices.length) return;
+      var lines = notices.map(function (n) {
+        var what = n.kind === "reflection" ? "Your reflection" : "Your " + (KIND_NAMES[n.kind] || "change");
+        var line = what + (n.day ? " for " + n.day : "") + " could not be saved";
+        var reason = reasonFrom(n.html);
+        line += reason ? ": " + reason : ".";
+        if (n.text) line += " You wrote: \u201c" + n.text + "\u201d";
+        return line;
+      });
+      showNotice(lines.join(" "));
+    }, noop);
+  }
+
+  /* ---------------- rendering the card from its templates ---------------- */
+
+  function cardDay() {
+    var card = $("card");
+    return card ? card.dataset.day : null;
+  }
+
+  function fromTemplate(id, fill) {
+    var tpl = $(id);
+    if (!tpl) return null;
+    var fragment = tpl.content.cloneNode(true);
+    fragment.querySelectorAll('input[name="key"]').forEach(function (input) { input.value = outbox.uuid(); });
+    fragment.querySelectorAll('input[name="csrf_token"]').forEach(function (input) {
+      if (csrfToken()) input.value = csrfToken();
+    });
+    if (fill) fill(fragment);
+    var holder = document.createElement("div");
+    holder.appendChild(fragment);
+    return holder.innerHTML.trim();
+  }
+
+  function doneHtml(done, pending) {
+    return fromTemplate(done ? "offline-done" : "offline-undone", function (fragment) {
+      if (!pending) fragment.querySelectorAll(".pending-note").forEach(function (n) { n.remove(); });
+    });
+  }
+
+  function reflectionHtml(text, pending) {
+    return fromTemplate("offline-reflection", function (fragment) {
+      fragment.querySelector("textarea").textContent = text;
+      fragment.querySelector("output").textContent = text.length.toLocaleString("en") + " / 2,000";
+      if (!pending) fragment.querySelectorAll(".pending-note").forEach(function (n) { n.remove(); });
+    });
+  }
+
+  function optimisticHtml(kind, fields) {
+    if (kind === "reflect") return reflectionHtml(fields.text || "", true);
+    return doneHtml(kind === "done", true);
+  }
+
+  // Replace (or, for a missing reflection area, insert) a part of the card.
+  function place(id, html, after) {
+    if (!html) return;
+    var current = $(id);
+    var holder = document.createElement("div");
+    holder.innerHTML = html;
+    var fresh = holder.firstElementChild;
+    if (current) current.replaceWith(fresh);
+    else if (after && $(after)) $(after).after(fresh);
+    else return;
+    if (self.htmx) self.htmx.process(fresh);
+  }
+
+  /* Lay the outbox's pending writes for this card's day over the card: after a reload while
+     offline the (cached) page still shows what the user did. A card cached before its day
+     had come gets its Done button and reflection field once the device's date reaches it. */
+  function overlay() {
+    var day = cardDay();
+    if (!day || !outbox) return Promise.resolve();
+    return outbox.all().then(function (entries) {
+      var done = null;
+      var text = null;
+      entries.forEach(function (entry) {
+        var m = DAY_WRITE.exec(entry.url);
+        if (!m || m[1] !== day) return;
+        if (m[2] === "done") done = true;
+        else if (m[2] === "undo") done = false;
+        else text = entry.fields.text || "";
+      });
+      var writable = day <= localDate();
+      if (done !== null) place("done", doneHtml(done, true));
+      else if (writable && $("done") && !$("done").querySelector("form")) place("done", doneHtml(false, false));
+      if (text !== null) place("reflection", reflectionHtml(text, true), "done");
+      else if (writable && !$("reflection")) place("reflection", reflectionHtml("", false), "done");
+    }, noop);
+  }
+
+  // Once nothing is waiting for this day, its "saved on this phone" notes are no longer true.
+  function settleNotes() {
+    var day = cardDay();
+    if (!day || !outbox) return;
+    outbox.all().then(function (entries) {
+      var waiting = entries.some(function (e) {
+        var m = DAY_WRITE.exec(e.url);
+        return m && m[1] === day;
+      });
+      if (!waiting) document.querySelectorAll("#card .pending-note").forEach(function (n) { n.remove(); });
+    }, noop);
+  }
+
+  /* ---------------- writes: through htmx, into the outbox when they cannot land ---------------- */
+
+  function queueAndShow(kind, path, fields) {
+    return outbox.add(path, fields).then(function () {
+      refreshBadge();
+      requestSync();
+      if (navigator.onLine !== false) replaySoon();
+      return new Response(optimisticHtml(kind, fields), {
+        status: 200,
+        headers: { "Content-Type": "text/html; charset=utf-8" }
+      });
+    });
+  }
+
+  function freshToken() {
+    return fetch("/csrf-token", { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { if (!r.ok) throw new Error("no token"); return r.json(); })
+      .then(function (data) {
+        var meta = document.querySelector('meta[name="csrf-token"]');
+        if (meta) meta.content = data.token;
+        document.querySelectorAll('input[name="csrf_token"]').forEach(function (i) { i.value = data.token; });
+        outbox.rememberToken(data.token);
+        return data.token;
+      });
+  }
+
+  function afterWrite(path) {
+    var m = DAY_WRITE.exec(path);
+    tellWorker({ type: "REFRESH", urls: ["/", "/progress"].concat(m ? ["/day/" + m[1]] : []) });
+  }
+
+  // htmx calls this instead of window.fetch for outbox forms.
+  function writeThrough(kind, url, init) {
+    var path = new URL(url, location.href).pathname;
+    var fields = {};
+    new URLSearchParams(init.body).forEach(function (value, name) { fields[name] = value; });
+    var send = function () {
+      return fetch(url, init).then(function (response) {
+        if (response.status === 429 || response.status >= 500) return queueAndShow(kind, path, fields);
+        if (response.ok) afterWrite(path);
+        return response;
+      }, function () { return queueAndShow(kind, path, fields); });
+    };
+    return outbox.count().then(function (pending) {
+      // Offline, or earlier writes still waiting: queue behind them so order is kept.
+      if (pending > 0 || navigator.onLine === false) return queueAndShow(kind, path, fields);
+      return send().then(function (response) {
+        if (response.status !== 400) return response;
+        // A token the session no longer knows (a page cached long ago): once, with a fresh one.
+        return freshToken().then(function (token) {
+          init.headers["X-CSRFToken"] = token;
+          var body = new URLSearchParams(init.body);
+          body.set("csrf_token", token);
+          init.body = body;
+          fields.csrf_token = token;
+          return send();
+        }, function () { return queueAndShow(kind, path, fields); });
+      });
+    }, function () {
+      return fetch(url, init); // no IndexedDB (private mode in some browsers): plain htmx
+    });
+  }
+
+  document.addEventListener("htmx:config:request", function (event) {
+    var ctx = event.detail.ctx;
+    var source = ctx.sourceElement;
+    var form = source && source.closest ? source.closest("form[data-outbox]") : null;
+    if (!form || !outbox) return;
+    // Every tap is a new write with its own idempotency key; retries of it reuse the key.
+    ctx.request.body.set("key", outbox.uuid());
+    var kind = form.dataset.outbox;
+    ctx.fetch = function (url, init) { return writeThrough(kind, url, init); };
+  });
+
+  // Any other htmx request that fails for want of a network must not leave the page broken.
+  document.addEventListener("htmx:error", function (event) {
+    var ctx = event.detail && event.detail.ctx;
+    if (!ctx || ctx.response) return; // an answer came: the swap shows it
+    refreshBadge();
+    showNotice("That did not reach Closer: you seem to be offline. Try again when you are back online.");
+  });
+
+  var replayTimer = null;
+  function replaySoon() {
+    clearTimeout(replayTimer);
+    replayTimer = setTimeout(replay, 50);
+  }
+
+  function replay() {
+    if (!outbox || navigator.onLine === false) return Promise.resolve();
+    return outbox.replay().then(function (summary) {
+      if (summary.sent.length) {
+        var days = summary.sent.map(function (u) { var m = DAY_WRITE.exec(u); return m ? "/day/" + m[1] : null; })
+          .filter(Boolean);
+        tellWorker({ type: "REFRESH", urls: ["/", "/progress"].concat(days) });
+      }
+      return summary;
+    }, noop);
+  }
+
+  /* ---------------- install ---------------- */
+
+  function standalone() {
+    return (window.matchMedia && window.matchMedia("(display-mode: standalone)").matches) ||
+      navigator.standalone === true;
+  }
+
+  function isIOS() {
+    var ua = navigator.userAgent || "";
+    return /iPhone|iPad|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1);
+  }
+
+  var DISMISS_KEY = "closer-install-dismissed";
+  function dismissed() {
+    try { return Number(localStorage.getItem(DISMISS_KEY) || 0) > Date.now() - 30 * 864e5; } catch (e) { return false; }
+  }
+
+  var installPrompt = null;
+  function setupInstall() {
+    var section = $("install");
+    if (!section || standalone() || dismissed()) return;
+    if (isIOS()) {
+      $("install-ios").hidden = false;
+      section.hidden = false;
+    }
+    $("install-dismiss").addEventListener("click", function () {
+      section.hidden = true;
+      try { localStorage.setItem(DISMISS_KEY, String(Date.now())); } catch (e) { /* private mode */ }
+    });
+    $("install-button").addEventListener("click", function () {
+      if (!installPrompt) return;
+      var prompt = installPrompt;
+      installPrompt = null;
+      prompt.prompt();
+      prompt.userChoice.then(function () { section.hidden = true; }, noop);
+    });
+  }
+
+  window.addEventListener("beforeinstallprompt", function (event) {
+    event.preventDefault(); // our own button instead of the browser's mini-infobar
+    installPrompt = event;
+    var section = $("install");
+    if (!section || standalone() || dismissed()) return;
+    $("install-prompt").hidden = false;
+    section.hidden = false;
+  });
+
+  window.addEventListener("appinstalled", function () {
+    installPrompt = null;
+    var section = $("install");
+    if (section) section.hidden = true;
+  });
+
+  /* ---------------- the worker: registration and updates ---------------- */
+
+  var updateRequested = false;
+  var waitingWorker = null;
+
+  function offerUpdate(worker) {
+    waitingWorker = worker;
+    var banner = $("update-banner");
+    if (banner) banner.hidden = false;
+  }
+
+  function setupWorker() {
+    if (!sw) return;
+    var hadController = Boolean(sw.controller);
+    sw.register("/service-worker.js", { scope: "/", updateViaCache: "none" }).then(function (reg) {
+      if (reg.waiting && sw.controller) offerUpdate(reg.waiting);
+      reg.addEventListener("updatefound", function () {
+        var worker = reg.installing;
+        if (!worker) return;
+        worker.addEventListener("statechange", function () {
+          if (worker.state === "installed" && sw.controller) offerUpdate(worker);
+        });
+      });
+      document.addEventListener("visibilitychange", function () {
+        if (document.visibilityState === "visible") reg.update().catch(noop);
+      });
+    }).catch(noop);
+
+    sw.addEventListener("controllerchange", function () {
+      if (updateRequested) {
+        location.reload();
+      } else if (hadController) {
+        // Another tab applied an update: this page's HTML and scripts are now older than the
+        // worker's. Say so instead of reloading under the user's fingers.
+        var banner = $("update-banner");
+        if (banner) {
+          banner.textContent = "Closer was updated. Tap to reload.";
+          banner.hidden = false;
+        }
+      }
+      hadController = true;
+    });
+
+    var banner = $("update-banner");
+    if (banner) {
+      banner.addEventListener("click", function () {
+        updateRequested = true;
+        banner.disabled = true;
+        banner.textContent = "Updating…";
+        if (waitingWorker) waitingWorker.postMessage({ type: "SKIP_WAITING" });
+        else location.reload();
+      });
+    }
+
+    sw.addEventListener("message", function (event) {
+      if (event.data && event.data.type === "OFFLINE_READY") {
+        document.documentElement.dataset.offlineReady = event.data.today;
+      }
+    });
+
+    if (navigator.onLine !== false) tellWorker({ type: "VISITED", today: localDate() });
+  }
+
+  /* ---------------- start ---------------- */
+
+  function start() {
+    setupInstall();
+    setupWorker();
+    if (!outbox) return;
+    if (csrfToken()) outbox.rememberToken(csrfToken()).catch(noop);
+    outbox.onChange(function () {
+      refreshBadge();
+      settleNotes();
+      showNotices();
+    });
+    var notice = $("outbox-notice-close");
+    if (notice) notice.addEventListener("click", function () { $("outbox-notice").hidden = true; });
+    window.addEventListener("online", function () { refreshBadge(); replay(); });
+    window.addEventListener("offline", refreshBadge);
+    refreshBadge();
+    showNotices();
+    overlay().then(function () { return replay(); });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

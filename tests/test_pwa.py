@@ -1,0 +1,211 @@
+"""Server side of the installable, offline-first app: the manifest, the service worker as
+served (version, precache list, headers), the CSRF token endpoint, the offline page, and
+the hooks the offline layer needs in the pages."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from blueprints.pwa import DARK_BG, LIGHT_BG
+from models import Completion, db
+from tests.conftest import make_app
+
+ROOT = Path(__file__).resolve().parent.parent
+TODAY = "2026-11-26"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def prelude(source: str, name: str):
+    match = re.search(rf"^const {name} = (.+);$", source, re.M)
+    assert match, f"no {name} in the worker's prelude"
+    return json.loads(match.group(1))
+
+
+@pytest.fixture
+def manifest(client):
+    response = client.get("/manifest.webmanifest")
+    assert response.status_code == 200
+    assert response.mimetype == "application/manifest+json"
+    return response.get_json(force=True)
+
+
+def test_manifest_has_what_installation_needs(manifest):
+    assert manifest["id"] == "/" and manifest["start_url"] == "/" and manifest["scope"] == "/"
+    assert manifest["display"] == "standalone"
+    assert manifest["name"].startswith("Closer") and manifest["short_name"] == "Closer"
+    assert len(manifest["short_name"]) <= 12 and manifest["description"]
+    sizes = {(i["sizes"], i.get("purpose", "any")) for i in manifest["icons"]}
+    assert {("192x192", "any"), ("512x512", "any")} <= sizes
+    assert {("192x192", "maskable"), ("512x512", "maskable")} <= sizes
+    assert manifest["screenshots"] and manifest["screenshots"][0]["form_factor"] == "narrow"
+
+
+def test_manifest_images_are_real_pngs_of_the_stated_size(client, manifest):
+    for image in manifest["icons"] + manifest["screenshots"]:
+        response = client.get(image["src"])
+        assert response.status_code == 200 and response.mimetype == "image/png"
+        width, height = png_size(response.data)
+        assert f"{width}x{height}" == image["sizes"], image["src"]
+        assert "immutable" in response.headers["Cache-Control"]  # hashed URL
+    # Chromium's richer install sheet: screenshots between 320 and 3840 px, ratio <= 2.3.
+    for shot in manifest["screenshots"]:
+        w, h = map(int, shot["sizes"].split("x"))
+        assert min(w, h) >= 320 and max(w, h) <= 3840 and max(w, h) / min(w, h) <= 2.3
+
+
+def test_apple_touch_icon_is_180px(client):
+    html = client.get("/").get_data(as_text=True)
+    href = re.search(r'rel="apple-touch-icon" href="([^"]+)"', html).group(1)
+    assert png_size(client.get(href).data) == (180, 180)
+    assert '<meta name="apple-mobile-web-app-capable" content="yes">' in html
+    assert '<meta name="apple-mobile-web-app-title" content="Closer">' in html
+
+
+def css_backgrounds() -> tuple[str, str]:
+    css = (ROOT / "static" / "css" / "app.css").read_text()
+    light = re.search(r":root\s*{[^}]*--bg:\s*(#[0-9a-f]{6})", css).group(1)
+    dark_block = css[css.index("prefers-color-scheme: dark") :]
+    dark = re.search(r"--bg:\s*(#[0-9a-f]{6})", dark_block).group(1)
+    return light, dark
+
+
+def test_colours_match_the_css_in_light_and_dark(client, manifest):
+    light, dark = css_backgrounds()
+    assert (light, dark) == (LIGHT_BG, DARK_BG)
+    assert manifest["background_color"] == light and manifest["theme_color"] == light
+    html = client.get("/").get_data(as_text=True)
+    assert f'<meta name="theme-color" content="{light}" media="(prefers-color-scheme: light)">' in html
+    assert f'<meta name="theme-color" content="{dark}" media="(prefers-color-scheme: dark)">' in html
+
+
+def test_worker_is_served_from_the_root_uncached_with_its_version(app, client):
+    response = client.get("/service-worker.js")
+    assert response.status_code == 200 and response.mimetype == "text/javascript"
+    assert response.headers["Cache-Control"] == "no-cache"
+    source = response.get_data(as_text=True)
+    assert prelude(source, "VERSION") == app.extensions["asset_version"]
+    precache = prelude(source, "PRECACHE")
+    asset_url = app.extensions["asset_url"]
+    for name in app.extensions["asset_hashes"]:
+        if name.startswith("img/shots/"):
+            assert asset_url(name) not in precache  # only the manifest shows screenshots
+        else:
+            assert asset_url(name) in precache
+    assert "/offline" in precache and "/manifest.webmanifest" in precache
+    assert asset_url("vendor/htmx.min.js") in precache and asset_url("js/outbox.js") in precache
+    assert prelude(source, "OUTBOX_SCRIPT") == asset_url("js/outbox.js")
+    pages = prelude(source, "PAGES")
+    assert {"/strategies", "/progress", "/settings", "/about"} <= set(pages)
+    assert {f"/strategies/{s.key}" for s in app.extensions["library"].strategies} <= set(pages)
+
+
+def test_any_static_change_changes_the_worker(app, client):
+    before = client.get("/service-worker.js").get_data(as_text=True)
+    app.extensions["asset_hashes"]["css/app.css"] = "0123456789ab"
+    app.extensions["asset_version"] = "feedfacecafe"
+    after = client.get("/service-worker.js").get_data(as_text=True)
+    assert before != after
+    assert prelude(after, "VERSION") == "feedfacecafe"
+    assert "/static/css/app.css?v=0123456789ab" in prelude(after, "PRECACHE")
+
+
+def test_worker_keeps_the_push_section_and_never_skips_waiting_on_updates():
+    source = (ROOT / "service-worker.js").read_text()
+    marker = source.index("Push reminders: the `push` and `notificationclick` handlers")
+    ours = source[:marker]
+    assert "async function queueWrite(url, fields)" in ours
+    # skipWaiting only on first install (no active worker) or when the page asks.
+    assert ours.count("self.skipWaiting()") == 2
+    assert 'data.type === "SKIP_WAITING"' in ours
+    # Activation deletes only our own stale caches, and never IndexedDB.
+    assert 'name.startsWith(CACHE_PREFIX) && !keep.has(name)' in ours
+    assert "deleteDatabase" not in source
+
+
+def test_offline_page_is_a_full_page(client):
+    response = client.get("/offline")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" in html
+    assert "You are offline" in html and 'href="/"' in html
+
+
+def test_csrf_token_endpoint_is_fresh_and_uncached(client):
+    response = client.get("/csrf-token")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert len(response.get_json()["token"]) > 20
+
+
+@pytest.fixture
+def csrf_client(tmp_path):
+    app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
+    yield app, app.test_client()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_refused_replay_succeeds_with_a_token_from_csrf_token(csrf_client):
+    """What the outbox does: a write with a token the session no longer knows gets 400;
+    a token from /csrf-token makes the same write (same key) go through, once."""
+    app, client = csrf_client
+    client.get("/")
+    key = str(uuid.uuid4())
+    headers = {"HX-Request": "true", "X-CSRFToken": "stale-token-from-an-old-page"}
+    refused = client.post(f"/day/{TODAY}/done", data={"key": key}, headers=headers)
+    assert refused.status_code == 400
+    token = client.get("/csrf-token").get_json()["token"]
+    for _ in range(2):
+        response = client.post(
+            f"/day/{TODAY}/done",
+            data={"key": key, "csrf_token": token},
+            headers={"HX-Request": "true", "X-CSRFToken": token},
+        )
+        assert response.status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Completion)) == 1
+
+
+def test_day_cards_carry_the_offline_templates(client):
+    client.get("/")
+    for day in (TODAY, "2026-11-30"):  # today, and a day not yet writable
+        html = client.get(f"/day/{day}").get_data(as_text=True)
+        for template in ("offline-done", "offline-undone", "offline-reflection"):
+            assert f'<template id="{template}">' in html
+        assert f'hx-post="/day/{day}/undo"' in html and 'data-outbox="undo"' in html
+        assert f'hx-post="/day/{day}/reflection"' in html
+        assert html.count('name="csrf_token"') >= 3
+
+
+def test_pages_load_the_outbox_before_the_offline_layer(client):
+    html = client.get("/").get_data(as_text=True)
+    assert html.index("/static/js/outbox.js?v=") < html.index("/static/js/pwa.js?v=")
+    assert '<button type="button" id="update-banner" class="update-banner" hidden>' in html
+    assert 'id="offline-badge"' in html and 'id="outbox-notice"' in html
+
+
+def test_install_ui_is_hidden_until_the_script_shows_it(client):
+    for url in ("/", f"/day/{TODAY}", "/settings"):
+        html = client.get(url).get_data(as_text=True)
+        assert '<section id="install" class="install panel" aria-labelledby="install-title" hidden>' in html
+        assert "Install app" in html and "Add to Home Screen" in html
+    assert 'id="install"' not in client.get("/strategies").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name", ["base.html", "pwa/_install.html", "pwa/_card_offline.html",
+                                  "pwa/offline.html"])
+def test_our_templates_need_no_unsafe_csp(name):
+    source = (ROOT / "templates" / name).read_text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)", source), "inline script"
+    assert "style=" not in source and "<style" not in source and "hx-on" not in source
