@@ -38,6 +38,7 @@ pytestmark = pytest.mark.postgres
 
 REPO = Path(__file__).resolve().parent.parent
 USERS = 5_000
+KILL_USERS = 2_000
 CONCURRENCY = 16
 SCHEMA = f"closer_dispatch_{os.getpid()}"
 DAY1, DAY2 = date(2026, 11, 27), date(2026, 11, 28)
@@ -187,16 +188,33 @@ def test_four_processes_send_5000_reminders_exactly_once(database, push_service)
 def test_a_dispatcher_killed_mid_pass_loses_nothing_and_repeats_only_its_window(
     database, push_service
 ):
-    engine, env, ids = database
+    engine, env, everyone = database
     topic = "closer-2026-11-28"
+    # 2,000 of the users are due on the 28th (the rest later), to keep the run short.
+    ids = set(sorted(everyone)[:KILL_USERS])
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "update users set next_reminder_at = '2026-11-29 08:30',"
+                " next_reminder_day = '2026-11-29' where id > :last"
+            ),
+            {"last": max(ids)},
+        )
     baseline = sum(requests.get(f"{push_service}/stats", timeout=10).json().values())
-    victim = start_dispatcher(env, "2026-11-28T08:31:00Z")
-    survivor = start_dispatcher(env, "2026-11-28T08:31:00Z")
-    # Kill the victim once the pass is well under way.
-    while sum(requests.get(f"{push_service}/stats", timeout=10).json().values()) < (
-        baseline + USERS // 4
-    ):
+    victim = start_dispatcher(env, "2026-11-28T08:31:00Z")  # its leases end 08:36:00
+    survivor = start_dispatcher(env, "2026-11-28T08:31:01Z")  # and these 08:36:01
+    # Kill the victim mid-pass: pushes are flowing and it holds leases on users.
+    while True:
         assert victim.poll() is None, "the pass ended before it could be killed"
+        flowing = sum(requests.get(f"{push_service}/stats", timeout=10).json().values())
+        if flowing >= baseline + KILL_USERS // 4:
+            with engine.connect() as conn:
+                held = conn.scalar(
+                    text("select count(*) from users where reminder_lease_until = :lease"),
+                    {"lease": datetime(2026, 11, 28, 8, 36)},
+                )
+            if held:
+                break
         time.sleep(0.005)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
@@ -224,6 +242,7 @@ def test_a_dispatcher_killed_mid_pass_loses_nothing_and_repeats_only_its_window(
     after = deliveries(push_service, topic)
 
     assert all(after[token] >= 1 for token in ids)  # nobody lost
+    assert not any(after[token] for token in everyone - ids)  # and nobody who was not due
     twice = {token for token, n in after.items() if n == 2}
     assert max(after.values()) <= 2
     assert twice == accepted_uncommitted  # repeats are exactly the killed process's window
@@ -236,7 +255,7 @@ def test_a_dispatcher_killed_mid_pass_loses_nothing_and_repeats_only_its_window(
             .select_from(ReminderSent.__table__)
             .where(ReminderSent.day == DAY2)
         )
-        assert recorded == USERS  # exactly one record per user and day
+        assert recorded == KILL_USERS  # exactly one record per user and day
         assert (
             conn.scalar(text("select count(*) from users where reminder_lease_until is not null"))
             == 0
@@ -244,5 +263,5 @@ def test_a_dispatcher_killed_mid_pass_loses_nothing_and_repeats_only_its_window(
     print(
         f"\nSIGKILL after {sum(before_rerun.values())} pushes: the survivor sent "
         f"{int(survived['sent'])}, the rerun {int(rerun['sent'])}; repeated (accepted by the "
-        f"push service, not yet committed when killed): {len(twice)} of {USERS}"
+        f"push service, not yet committed when killed): {len(twice)} of {KILL_USERS}"
     )
