@@ -8,6 +8,8 @@ Only a complete, full-size run writes the committed `BENCHMARKS.md` and `bench/r
 `--only` and `--quick` runs write theirs to the git-ignored `bench/out/` (unless `--write`),
 so a partial run never replaces the reference figures. A benchmark that fails is reported
 in the table as an error, the others still run, and the exit status is 1.
+`bench/findings.md` (the analysis of the targets not met: causes, what was tried, what to
+change) is appended to BENCHMARKS.md as it stands.
 """
 
 from __future__ import annotations
@@ -132,7 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmarks": timings,
     }
     notes = STANDING_NOTES + ctx.notes
-    report = render_report(results, machine, meta, notes)
+    findings = ROOT / "bench" / "findings.md"
+    appendix = findings.read_text() if findings.exists() else ""
+    report = render_report(results, machine, meta, notes, appendix)
     if complete or args.write:
         md_path, json_path = ROOT / "BENCHMARKS.md", ROOT / "bench" / "results.json"
     else:

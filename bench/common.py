@@ -172,8 +172,9 @@ def render_report(
     machine: dict,
     meta: dict,
     notes: Sequence[str] = (),
+    appendix: str = "",
 ) -> str:
-    """BENCHMARKS.md: the machine, the date, the commit, the table, then the notes."""
+    """BENCHMARKS.md: the machine, the date, the commit, the table, the notes, the appendix."""
     met, missed, judged = summary_counts(results)
     lines = [
         "# Benchmarks",
@@ -197,6 +198,8 @@ def render_report(
         lines += ["## Notes", ""]
         lines += [f"- {note}" for note in notes]
         lines.append("")
+    if appendix.strip():
+        lines += [appendix.strip(), ""]
     return "\n".join(lines)
 
 
@@ -278,6 +281,22 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = N
             last = exc
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s ({last})")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children, e.g. gunicorn's workers, from
+    /proc: the server's cost per request, whatever else the machine is busy with."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:

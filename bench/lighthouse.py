@@ -82,6 +82,22 @@ def summarise(report: dict) -> dict:
     return summary
 
 
+def explain(ctx: Context, per_page: dict[str, list[dict]]) -> None:
+    """Which audits cost points, page by page, and how fast this machine was for Lighthouse."""
+    indexes = [r["benchmark_index"] for runs in per_page.values() for r in runs]
+    lost = []
+    for page, runs in per_page.items():
+        failing = sorted({f.split(" ", 2)[1] for r in runs for f in r["failing"]})
+        if failing:
+            lost.append(f"`{page}`: {', '.join(failing)}")
+    if lost:
+        ctx.note(
+            "lighthouse: audits below full marks in at least one run: "
+            + "; ".join(lost)
+            + f". Lighthouse's benchmarkIndex of this machine: median {median(indexes):.0f}."
+        )
+
+
 def run(ctx: Context) -> list[Result]:
     runs = ctx.size(3, 1)
     ctx.out.mkdir(parents=True, exist_ok=True)
@@ -98,6 +114,7 @@ def run(ctx: Context) -> list[Result]:
                     f"lighthouse {page} run {i + 1}/{runs}: perf {s['performance']} "
                     f"LCP {s['lcp']:.0f} ms TBT {s['tbt']:.0f} ms"
                 )
+    explain(ctx, per_page)
     results = []
     for page in PAGES:
         runs_ = per_page[page]

@@ -134,6 +134,22 @@ def _bodies_until_load(page, load_timestamp: float) -> int:
     )
 
 
+def explain(ctx: Context, visit: dict) -> None:
+    """Say where the bytes until `load` go: the largest responses, and the headers' share."""
+    before = sorted((i for i in visit["items"] if i.get("before_load")), key=lambda i: -i["bytes"])
+    headers = visit["until_load"] - visit["body_until_load"]
+    largest = ", ".join(f"{_short(i['path'])} {i['bytes']:,} B" for i in before[:4])
+    ctx.note(
+        f"page_weight: until `load`, {len(before)} responses, {visit['until_load']:,} B on the "
+        f"wire, of which {headers:,} B are response headers (~{headers // max(1, len(before))} B "
+        f"each) and {visit['body_until_load']:,} B compressed bodies. Largest: {largest}."
+    )
+
+
+def _short(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
 def run(ctx: Context) -> list[Result]:
     from playwright.sync_api import sync_playwright
 
@@ -158,6 +174,7 @@ def run(ctx: Context) -> list[Result]:
     total, total_runs = figure("total")
     worker, worker_runs = figure("worker")
     example = visits[len(visits) // 2]
+    explain(ctx, example)
     return [
         Result(
             GROUP,

@@ -33,7 +33,18 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 
-from bench.common import BIN, ROOT, Context, Result, Target, log, median, ratio, stop_process
+from bench.common import (
+    BIN,
+    ROOT,
+    Context,
+    Result,
+    Target,
+    log,
+    median,
+    ratio,
+    stop_process,
+    tree_cpu_seconds,
+)
 
 GROUP = "push_fanout"
 SUBJECT = "mailto:bench@closer.app"
@@ -73,6 +84,9 @@ class PushServiceProcess:
     def __exit__(self, *exc_info) -> None:
         if self.proc is not None:
             stop_process(self.proc)
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.proc.pid)
 
     def stats(self) -> dict[str, int]:
         with urllib.request.urlopen(self.origin + "/stats", timeout=30) as response:  # noqa: S310
@@ -198,10 +212,10 @@ def run_dispatcher(app, now: datetime) -> dict:
     from reminders.dispatch import dispatch
 
     with app.app_context():
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = dispatch(now)
-        seconds = time.perf_counter() - started
-    return {"sent": report.sent, "seconds": seconds, "report": report.line()}
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"sent": report.sent, "seconds": seconds, "cpu": cpu, "report": report.line()}
 
 
 # -- the naive loop and encryption alone -------------------------------------------------------
@@ -212,25 +226,26 @@ def run_naive(subs: list[dict], key_path: Path, payload: bytes, ttl: int) -> dic
     from pywebpush import webpush
 
     key = Vapid.from_file(str(key_path))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for sub in subs:
         info = {"endpoint": sub["endpoint"], "keys": sub["keys"]}
         webpush(info, payload, vapid_private_key=key, vapid_claims={"sub": SUBJECT}, ttl=ttl)
-    seconds = time.perf_counter() - started
-    return {"sent": len(subs), "seconds": seconds}
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"sent": len(subs), "seconds": seconds, "cpu": cpu}
 
 
 def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def encrypt_chunk(args: tuple[list[tuple[str, str]], bytes]) -> int:
-    """Encrypt `payload` for each (p256dh, auth), as pywebpush's WebPusher.encode does."""
+def encrypt_chunk(args: tuple[list[tuple[str, str]], bytes]) -> float:
+    """Encrypt `payload` for each (p256dh, auth), as pywebpush's WebPusher.encode does;
+    returns the CPU seconds it took."""
     import http_ece
     from cryptography.hazmat.primitives.asymmetric import ec
 
     keys, payload = args
-    total = 0
+    cpu = time.process_time()
     for p256dh, auth in keys:
         server_key = ec.generate_private_key(ec.SECP256R1())
         body = http_ece.encrypt(
@@ -241,8 +256,8 @@ def encrypt_chunk(args: tuple[list[tuple[str, str]], bytes]) -> int:
             auth_secret=_b64decode(auth),
             version="aes128gcm",
         )
-        total += len(body)
-    return total
+        assert len(body) > len(payload)
+    return time.process_time() - cpu
 
 
 def run_encrypt_only(pool: ProcessPoolExecutor, subs: list[dict], payload: bytes) -> dict:
@@ -250,9 +265,9 @@ def run_encrypt_only(pool: ProcessPoolExecutor, subs: list[dict], payload: bytes
     chunk = max(1, len(keys) // (PROCESSES * 8))
     chunks = [(keys[i : i + chunk], payload) for i in range(0, len(keys), chunk)]
     started = time.perf_counter()
-    list(pool.map(encrypt_chunk, chunks))
+    cpu = sum(pool.map(encrypt_chunk, chunks))
     seconds = time.perf_counter() - started
-    return {"sent": len(subs), "seconds": seconds}
+    return {"sent": len(subs), "seconds": seconds, "cpu": cpu}
 
 
 def rate(run: dict) -> float:
@@ -292,7 +307,9 @@ def run(ctx: Context) -> list[Result]:
                 for i in range(rounds):
                     before = service.stats()
                     make_due_again(app, today, due_at)
+                    service_cpu = service.cpu_seconds()
                     dispatcher_runs.append(run_dispatcher(app, now))
+                    dispatcher_runs[-1]["service_cpu"] = service.cpu_seconds() - service_cpu
                     check_delivery(before, service.stats(), tokens, "dispatcher")
                     encrypt_runs.append(run_encrypt_only(pool, subs, payload))
                     log(
@@ -302,7 +319,9 @@ def run(ctx: Context) -> list[Result]:
                     )
                 for _ in range(naive_rounds):
                     before = service.stats()
+                    service_cpu = service.cpu_seconds()
                     naive_runs.append(run_naive(subs, tmp / "vapid_private.pem", payload, ttl))
+                    naive_runs[-1]["service_cpu"] = service.cpu_seconds() - service_cpu
                     check_delivery(before, service.stats(), tokens, "naive loop")
                     log(f"push_fanout naive loop: {rate(naive_runs[-1]):.0f}/s")
 
@@ -310,6 +329,25 @@ def run(ctx: Context) -> list[Result]:
     n_rates = [rate(r) for r in naive_runs]
     e_rates = [rate(r) for r in encrypt_runs]
     d, nv, e = median(d_rates), median(n_rates), median(e_rates)
+
+    def per_push_ms(runs, key):
+        values = [1000 * r[key] / r["sent"] for r in runs if r.get(key) is not None]
+        return median(values), values
+
+    d_cpu, d_cpu_runs = per_push_ms(dispatcher_runs, "cpu")
+    s_cpu, s_cpu_runs = per_push_ms(dispatcher_runs, "service_cpu")
+    e_cpu, e_cpu_runs = per_push_ms(encrypt_runs, "cpu")
+    if d_cpu and s_cpu and e_cpu:
+        ctx.note(
+            f"push_fanout: per push, the dispatcher's process spends {d_cpu:.2f} ms of CPU "
+            f"(encryption is {e_cpu:.2f} ms of it) and the loopback push service "
+            f"{s_cpu:.2f} ms, on the same {PROCESSES} cores. Those cores can take at most "
+            f"{PROCESSES * 1000 / (d_cpu + s_cpu):,.0f} pushes/s at this cost per push (one "
+            f"dispatcher process is bound to one core by the GIL: at most {1000 / d_cpu:,.0f}/s); "
+            f"half the encryption-only rate would be {PROCESSES * 1000 / e_cpu / 2:,.0f}/s, "
+            f"while the receiver alone, given both cores, tops out at "
+            f"{PROCESSES * 1000 / s_cpu:,.0f}/s."
+        )
     return [
         Result(
             GROUP,
@@ -337,6 +375,30 @@ def run(ctx: Context) -> list[Result]:
             None,
             e_rates,
             detail={"runs": encrypt_runs},
+        ),
+        Result(
+            GROUP,
+            "dispatcher process CPU per push (all its threads)",
+            d_cpu,
+            "ms",
+            None,
+            d_cpu_runs,
+        ),
+        Result(
+            GROUP,
+            "push service process CPU per push (the receiver, same 2 cores)",
+            s_cpu,
+            "ms",
+            None,
+            s_cpu_runs,
+        ),
+        Result(
+            GROUP,
+            "encryption alone: CPU per push",
+            e_cpu,
+            "ms",
+            None,
+            e_cpu_runs,
         ),
         Result(
             GROUP,

@@ -3,7 +3,7 @@
 The app runs the production way (gunicorn with gunicorn.conf.py, SQLite in WAL mode) and
 `wrk` loads it from another process: 64 keep-alive connections, 2 wrk threads, `--latency`.
 Both runs send what a phone sends: the user's cookie (from a first visit, so `/` renders a
-returning user's day from the database) and `Accept-Encoding: br, gzip` (so the server
+returning user's day from the database) and Chromium's `Accept-Encoding` (so the server
 compresses as it does in real use). The static file is the hashed stylesheet a page links
 (`/static/css/app.css?v=...`, served with `immutable` caching). Runs alternate dynamic and
 static so both see the same machine noise; each figure is the median of the runs.
@@ -28,6 +28,7 @@ from bench.common import (
     log,
     median,
     ratio,
+    tree_cpu_seconds,
     warm,
 )
 
@@ -36,6 +37,9 @@ CONNECTIONS = 64
 THREADS = 2
 P99_LIMIT_MS = 50.0
 RATIO_LIMIT = 0.5
+
+# What Chromium sends: the server picks brotli for pages and zstd for streamed static files.
+ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
@@ -75,7 +79,7 @@ def parse_wrk(output: str) -> dict:
     }
 
 
-def wrk(url: str, seconds: int, headers: dict[str, str]) -> dict:
+def wrk(url: str, seconds: int, headers: dict[str, str], server_pid: int | None = None) -> dict:
     cmd = [
         shutil.which("wrk") or "/usr/bin/wrk",
         f"-t{THREADS}",
@@ -87,10 +91,14 @@ def wrk(url: str, seconds: int, headers: dict[str, str]) -> dict:
     ]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
+    cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
     done = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr}")
     result = parse_wrk(done.stdout)
+    if cpu_before is not None and result["requests"]:
+        spent = tree_cpu_seconds(server_pid) - cpu_before
+        result["server_cpu_ms_per_request"] = round(1000 * spent / result["requests"], 3)
     if result["non_2xx"] or result["errors"]:
         log(f"wrk {url}: {result['non_2xx']} non-2xx, {result['errors']} socket errors")
     return result
@@ -113,13 +121,13 @@ def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
     with AppServer(gunicorn_args=gunicorn_args) as server:
         cookie = first_visit_cookie(server.url)
         static_url = stylesheet_url(server.url, cookie)
-        headers = {"Cookie": cookie, "Accept-Encoding": "br, gzip"}
+        headers = {"Cookie": cookie, "Accept-Encoding": ACCEPT_ENCODING}
         warm(server.url, ["/", static_url[len(server.url) :]], rounds=20, cookie=cookie)
         wrk(server.url + "/", 2, headers)
         wrk(static_url, 2, headers)
         for i in range(rounds):
-            dynamic_runs.append(wrk(server.url + "/", seconds, headers))
-            static_runs.append(wrk(static_url, seconds, headers))
+            dynamic_runs.append(wrk(server.url + "/", seconds, headers, server.proc.pid))
+            static_runs.append(wrk(static_url, seconds, headers, server.proc.pid))
             log(
                 f"throughput{label} round {i + 1}/{rounds}: / {dynamic_runs[-1]['rps']:.0f} req/s "
                 f"p99 {dynamic_runs[-1]['p99']} ms; static {static_runs[-1]['rps']:.0f} req/s "
@@ -130,8 +138,10 @@ def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
             log(f"server log tail:\n{server.log_tail(1500)}")
 
     def med(runs, key):
-        return median(r[key] for r in runs), [r[key] for r in runs]
+        return median(r.get(key) for r in runs), [r.get(key) for r in runs]
 
+    d_cpu, d_cpu_runs = med(dynamic_runs, "server_cpu_ms_per_request")
+    s_cpu, s_cpu_runs = med(static_runs, "server_cpu_ms_per_request")
     d_rps, d_rps_runs = med(dynamic_runs, "rps")
     s_rps, s_rps_runs = med(static_runs, "rps")
     d_p50, d_p50_runs = med(dynamic_runs, "p50")
@@ -139,6 +149,15 @@ def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
     s_p50, s_p50_runs = med(static_runs, "p50")
     s_p99, s_p99_runs = med(static_runs, "p99")
     detail = {"dynamic": dynamic_runs, "static": static_runs, "gunicorn_args": list(gunicorn_args)}
+    if d_rps and d_cpu:
+        ctx.note(
+            f"throughput: with {CONNECTIONS} connections always waiting, mean latency is "
+            f"{CONNECTIONS} / throughput (Little's law), so a p99 of at most {P99_LIMIT_MS:.0f} ms "
+            f"needs well over {CONNECTIONS / (P99_LIMIT_MS / 1000):,.0f} req/s. `/` measured "
+            f"{d_rps:,.0f} req/s and costs {d_cpu:.1f} ms of server CPU per request (static file: "
+            f"{s_cpu:.1f} ms), so even 2 whole cores could serve at most "
+            f"{2000 / d_cpu:,.0f} req/s of `/`."
+        )
     return [
         Result(GROUP, f"`/` returning user{label}: requests/s", d_rps, "req/s", None, d_rps_runs),
         Result(GROUP, f"`/` returning user{label}: p50", d_p50, "ms", None, d_p50_runs),
@@ -150,6 +169,14 @@ def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
             Target("<=", P99_LIMIT_MS, "ms"),
             d_p99_runs,
         ),
+        Result(
+            GROUP,
+            f"`/` returning user{label}: server CPU per request",
+            d_cpu,
+            "ms",
+            None,
+            d_cpu_runs,
+        ),
         Result(GROUP, f"static file{label}: requests/s", s_rps, "req/s", None, s_rps_runs),
         Result(GROUP, f"static file{label}: p50", s_p50, "ms", None, s_p50_runs),
         Result(
@@ -159,6 +186,14 @@ def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
             "ms",
             Target("<=", P99_LIMIT_MS, "ms"),
             s_p99_runs,
+        ),
+        Result(
+            GROUP,
+            f"static file{label}: server CPU per request",
+            s_cpu,
+            "ms",
+            None,
+            s_cpu_runs,
         ),
         Result(
             GROUP,

@@ -124,9 +124,11 @@ def test_report_names_machine_date_commit_and_notes():
         {"cpu_model": "Test CPU", "cores": 2, "memory_gb": 4.0, "os": "Linux", "python": "3.11"},
         {"date": "2026-11-26 12:00 UTC", "commit": "abc123", "mode": "full", "seconds": 60},
         ["a note"],
+        "## Findings\n\nwhy",
     )
     for text in ("Test CPU, 2 cores", "2026-11-26 12:00 UTC", "abc123", "1 of 1 met", "- a note"):
         assert text in report
+    assert report.rstrip().endswith("## Findings\n\nwhy")
 
 
 def test_wrk_output_is_parsed_into_rate_latencies_and_errors():
