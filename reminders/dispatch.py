@@ -505,6 +505,8 @@ def make_sender(app=None) -> PushSender:
         app.config["VAPID_SUBJECT"],
         max_workers=int(app.config["REMINDER_CONCURRENCY"]),
         timeout=float(app.config["PUSH_TIMEOUT"]),
+        public_only=True,
+        allow_loopback=reminder_config.truthy(app.config.get("PUSH_ALLOW_INSECURE_ENDPOINTS")),
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import ipaddress
 import logging
 import re
 import threading
@@ -33,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid.jwt import sign as sign_jwt
 from pywebpush import WebPusher
 from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 
 from reminders.vapid import application_server_key
 
@@ -230,6 +232,32 @@ class _Response:
         return self.content.decode("utf-8", "replace")
 
 
+class BlockedAddress(requests.RequestException):
+    """The endpoint's host now resolves to an address we never send to (DNS rebinding)."""
+
+
+def _checked_connection(base: type, allow_loopback: bool) -> type:
+    """A urllib3 connection class that checks the peer address right after the TCP connect
+    and before a single byte (not even TLS) is sent: validation at subscribe time cannot
+    stop a host from resolving elsewhere later, this can."""
+    from reminders.subscriptions import _embedded, is_public
+
+    class Checked(base):
+        def _new_conn(self):
+            sock = super()._new_conn()
+            peer = ipaddress.ip_address(sock.getpeername()[0].split("%", 1)[0])
+            if not (is_public(peer) or (allow_loopback and _embedded(peer).is_loopback)):
+                sock.close()
+                raise _Blocked(self, "push endpoint resolved to a non-public address")
+            return sock
+
+    return Checked
+
+
+class _Blocked(urllib3.exceptions.NewConnectionError):
+    pass
+
+
 class _Urllib3Session:
     """The one method WebPusher calls (``post``), straight on a urllib3 connection pool.
 
@@ -242,10 +270,16 @@ class _Urllib3Session:
     proxy is configured in the environment (requests honours those; this does not).
     """
 
-    def __init__(self, max_workers: int) -> None:
+    def __init__(self, max_workers: int, public_only: bool = False, allow_loopback: bool = False):
         self._pool = urllib3.PoolManager(
             num_pools=16, maxsize=max_workers, block=False, retries=False
         )
+        if public_only:
+            pools = {}
+            for scheme, pool in (("http", HTTPConnectionPool), ("https", HTTPSConnectionPool)):
+                checked = _checked_connection(pool.ConnectionCls, allow_loopback)
+                pools[scheme] = type(f"Checked{pool.__name__}", (pool,), {"ConnectionCls": checked})
+            self._pool.pool_classes_by_scheme = pools
 
     def post(self, url: str, data: bytes | None = None, headers=None, timeout=None, **_kw):
         try:
@@ -258,6 +292,8 @@ class _Urllib3Session:
                 redirect=False,
                 retries=False,
             )
+        except _Blocked:
+            raise BlockedAddress("non-public address") from None
         except urllib3.exceptions.HTTPError as exc:
             # The message embeds the URL (a bearer capability): keep only the type.
             raise requests.ConnectionError(type(exc).__name__) from None
@@ -284,7 +320,11 @@ class PushSender:
         max_workers: int = 16,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
+        public_only: bool = False,
+        allow_loopback: bool = False,
     ) -> None:
+        """``public_only`` refuses to connect to any non-public address at send time (the
+        dispatcher turns it on; ``allow_loopback`` is for a test push service)."""
         if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(
             private_key.curve, ec.SECP256R1
         ):
@@ -300,13 +340,16 @@ class PushSender:
         self._clock = clock
         self._vapid_lock = threading.Lock()
         self._vapid_cache: dict[str, _CachedVapid] = {}
-        self._session = self._make_session(max_workers)
+        self._session = self._make_session(max_workers, public_only, allow_loopback)
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="closer-push")
 
     @staticmethod
-    def _make_session(max_workers: int) -> requests.Session | _Urllib3Session:
+    def _make_session(
+        max_workers: int, public_only: bool = False, allow_loopback: bool = False
+    ) -> requests.Session | _Urllib3Session:
+        # Behind a proxy the peer is the proxy, so the address check cannot apply there.
         if not urllib.request.getproxies():
-            return _Urllib3Session(max_workers)
+            return _Urllib3Session(max_workers, public_only, allow_loopback)
         session = _NoRedirectSession()
         # pool_maxsize >= workers so no worker ever opens (and then discards) an
         # extra connection. No automatic retries: a retried POST could deliver
@@ -372,6 +415,9 @@ class PushSender:
                 content_encoding="aes128gcm",
                 timeout=self._timeout,
             )
+        except BlockedAddress:
+            log.warning("push refused: origin=%s resolves to a non-public address", sub.origin)
+            return PushResult(sub, "gone", None, None)
         except requests.RequestException as exc:
             return self._network_failure(sub, exc)
         return self._result_from(sub, response)

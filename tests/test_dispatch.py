@@ -482,3 +482,35 @@ def test_devices_moved_to_another_user_follow_the_new_owner(sqlite_app, service)
         assert all(u.next_reminder_at is None for u in old)
     dispatch(sqlite_app, MORNING)
     assert len(subscriber.messages) == 1
+
+
+def test_a_host_that_later_resolves_to_a_private_address_is_never_contacted(tmp_path, service):
+    """Validation at subscribe time cannot stop DNS from changing later (rebinding): the
+    sender checks the address it actually connected to before sending a byte."""
+    app = push_app(tmp_path, PUSH_ALLOW_INSECURE_ENDPOINTS=False)
+    subscriber = service.new_subscriber()
+    keys = subscriber.subscription_info["keys"]
+    with app.app_context():
+        user = User(
+            time_zone="UTC",
+            first_date=date(2026, 11, 26),
+            reminder_time=time(8, 30),
+            next_reminder_at=datetime(2026, 11, 27, 8, 30),
+            next_reminder_day=date(2026, 11, 27),
+        )
+        db.session.add(user)
+        db.session.flush()
+        # As if the name had resolved to a public address when it was stored.
+        db.session.add(
+            PushSubscription(
+                user_id=user.id, endpoint=subscriber.endpoint, p256dh=keys["p256dh"], auth=keys["auth"]
+            )
+        )
+        db.session.commit()
+    output = dispatch(app, MORNING)
+    assert counts(output)["gone"] == 1 and counts(output)["sent"] == 0
+    # The TCP handshake happened (that is how the address is known); no request was sent.
+    assert service.attempts == {} and service.rejections == [] and subscriber.messages == []
+    assert subscription_count(app) == 0
+    with app.app_context():
+        db.engine.dispose()
