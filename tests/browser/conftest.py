@@ -14,7 +14,8 @@ Reusable by any browser test (offline, install, push...):
   `$CHROMIUM_PATH`) with `CHROMIUM_ARGS`; never `playwright install`. A missing browser skips
   the browser tests, and fails them under `CI=true`.
 - `phone`: parametrises a test over `PHONES` ("pixel", "iphone"); `phone_context` is a
-  fresh context with that phone's emulation (viewport, DPR, touch, user agent).
+  fresh context with that phone's emulation (viewport, DPR, touch, user agent). Mark a test
+  `@pixel_only` where the phone makes no difference, to keep the suite fast.
 - `new_context(**kwargs)` (pytest-playwright) makes any other context; `guard(context)`
   collects console errors, uncaught errors and CSP violations from every page of a context;
   `guard.check()` asserts there were none. `phone_context` is guarded already, and
@@ -297,6 +298,10 @@ def guard():
 @pytest.fixture(params=sorted(PHONES))
 def phone(request) -> str:
     return request.param
+
+
+# For tests whose behaviour does not depend on the phone: run them on the Pixel only.
+pixel_only = pytest.mark.parametrize("phone", ["pixel"], indirect=True)
 
 
 @pytest.fixture
