@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import cached_paths, wait_for_worker
+from tests.browser.conftest import cached_paths, pixel_only, wait_for_worker
 
 pytestmark = pytest.mark.browser
 
@@ -93,3 +93,25 @@ def test_week_library_and_progress_open_offline_then_today_follows_the_clock(
     # Cached when it was still a future day, the card can now be marked done offline.
     expect(page.locator("#done button", has_text="Done")).to_be_visible()
     expect(page.locator("#reflection-text")).to_be_visible()
+
+
+@pixel_only
+def test_an_htmx_form_that_cannot_be_sent_offline_leaves_the_page_working(
+    live_server, phone_context, guard
+):
+    """Settings are not queued (only the card's writes are): offline, saving the time zone
+    says it did not go through, and the page stays as it was."""
+    page = phone_context.new_page()
+    visit_online(page, live_server.url)
+    guard.allow_offline_noise()
+    phone_context.set_offline(True)
+    page.goto(live_server.url + "/settings")
+    page.locator("#time_zone").select_option("Europe/Berlin")
+    page.get_by_role("button", name="Save time zone").click()
+    notice = page.locator("#outbox-notice")
+    expect(notice).to_be_visible()
+    assert "you seem to be offline" in notice.inner_text()
+    expect(page.locator("#time-zone form")).to_be_visible()
+    expect(page.locator("#offline-badge")).to_be_visible()
+    page.get_by_role("button", name="OK").click()
+    expect(notice).to_be_hidden()
