@@ -48,6 +48,7 @@ def test_new_version_waits_for_the_tap_then_serves_new_assets(
     wait_for_worker(page)
     page.wait_for_function("() => document.documentElement.dataset.offlineReady")
     assert sorted(cache_names(page)) == [f"closer-pages-{old_version}", f"closer-static-{old_version}"]
+    page.evaluate("caches.open('not-ours').then((c) => c.put('/x', new Response('x')))")
 
     # A write waits in the outbox (the server applies it but the answer is lost every time).
     live_server.lose_responses("POST", r"/done$", times=1000)
@@ -66,7 +67,8 @@ def test_new_version_waits_for_the_tap_then_serves_new_assets(
     expect(banner).to_have_text("Update available. Tap to update.")
     assert page.evaluate("navigator.serviceWorker.getRegistration().then((r) => !!r.waiting)")
     assert sorted(cache_names(page)) == sorted(
-        f"closer-{kind}-{v}" for kind in ("pages", "static") for v in (old_version, new_version)
+        [f"closer-{kind}-{v}" for kind in ("pages", "static") for v in (old_version, new_version)]
+        + ["not-ours"]
     )
 
     stylesheets = []
@@ -85,7 +87,12 @@ def test_new_version_waits_for_the_tap_then_serves_new_assets(
     wait_until(page, "navigator.serviceWorker.getRegistration().then((r) => !r.waiting)")
     expect(banner).to_be_hidden()
     wait_until(page, f"caches.keys().then((k) => !k.some((n) => n.endsWith('-{old_version}')))")
-    assert sorted(cache_names(page)) == [f"closer-pages-{new_version}", f"closer-static-{new_version}"]
+    # Only our own stale caches go; someone else's cache on the origin is left alone.
+    assert sorted(cache_names(page)) == [
+        f"closer-pages-{new_version}",
+        f"closer-static-{new_version}",
+        "not-ours",
+    ]
 
     # Offline, the new version's own pages and assets (prepared while it was installing).
     phone_context.set_offline(True)
