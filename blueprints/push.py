@@ -15,6 +15,7 @@ from datetime import date, timedelta
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     jsonify,
     redirect,
@@ -216,7 +217,9 @@ def unsubscribe():
     endpoint = data.get("endpoint")
     if not isinstance(endpoint, str) or not 0 < len(endpoint) <= MAX_ENDPOINT:
         return _json_error(422, "Say which subscription to remove (its endpoint).")
-    user = current_user()
+    user = current_user(create=False)
+    if user is None:  # nobody here yet: nothing to remove, and nothing to create
+        return jsonify(ok=True, removed=0, devices=0, message="Reminders are off.")
     removed = db.session.execute(
         delete(PushSubscription).where(
             PushSubscription.endpoint == endpoint, PushSubscription.user_id == user.id
@@ -262,13 +265,21 @@ def _answer(user: User, message: str | None = None, error: str | None = None):
     return redirect(RETURN_TO[_from()] + "#reminders", code=303)
 
 
+def _refuse(message: str):
+    """A rejected settings write: say why, and create nothing (not even a user row)."""
+    user = current_user(create=False)
+    if user is None:
+        abort(422, description=message)
+    return _answer(user, error=message)
+
+
 @bp.post("/time")
 @limit_writes
 def set_time():
-    user = current_user()
     value = parse_time(request.form.get("reminder_time", ""))
     if value is None:
-        return _answer(user, error="Please pick a reminder time, like 08:30.")
+        return _refuse("Please pick a reminder time, like 08:30.")
+    user = current_user()
     user.reminder_time = value
     reschedule(user, now_utc())
     db.session.commit()
@@ -285,13 +296,13 @@ def set_time():
 @bp.post("/pause")
 @limit_writes
 def pause():
-    user = current_user()
     try:
         days = int(request.form.get("days", ""))
     except ValueError:
         days = 0
     if not 1 <= days <= MAX_PAUSE_DAYS:
-        return _answer(user, error=f"Pause for 1 to {MAX_PAUSE_DAYS} days.")
+        return _refuse(f"Pause for 1 to {MAX_PAUSE_DAYS} days.")
+    user = current_user()
     today = max(local_today(user.time_zone), user.first_date)
     user.reminder_paused_until = today + timedelta(days=days)
     reschedule(user, now_utc())

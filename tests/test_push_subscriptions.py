@@ -373,3 +373,18 @@ def test_address_classification():
     assert is_public(ipaddress.ip_address("2001:4860:4860::8888"))
     for text in ("127.0.0.1", "::ffff:192.168.0.1", "100.64.0.1", "198.18.0.1", "::", "ff02::1"):
         assert not is_public(ipaddress.ip_address(text)), text
+
+
+@pytest.mark.parametrize(
+    ("url", "data"),
+    [("/push/time", {"reminder_time": "nope"}), ("/push/pause", {"days": "0"})],
+)
+def test_rejected_settings_create_nothing_for_a_newcomer(tmp_path, url, data):
+    app = push_app(tmp_path)
+    client = app.test_client()
+    for headers in ({}, HTMX):
+        response = client.post(url, data=data, headers=headers)
+        assert response.status_code == 422
+    assert rows(app) == (0, 0)
+    deleted = client.delete("/push/subscriptions", json={"endpoint": "https://8.8.8.8/x"})
+    assert deleted.status_code == 200 and rows(app) == (0, 0)
