@@ -6,7 +6,7 @@ behind https) carries only the random user id; everything else lives in the data
 
 from __future__ import annotations
 
-from flask import g, request, session
+from flask import abort, g, request, session
 
 from content.calendar import local_today
 from models import User, db
@@ -28,6 +28,19 @@ def current_user(create: bool = True) -> User | None:
         session["uid"] = user.id
         session.permanent = True
     g.user = user
+    return user
+
+
+def require_user() -> User:
+    """The user a write is for. Writes never create a user: a page view always has, so a
+    write without one comes from a lost or deleted cookie, and must change nothing."""
+    user = current_user(create=False)
+    if user is None:
+        abort(
+            403,
+            description="We could not find your practice on this phone. "
+            "Reload the page to start again.",
+        )
     return user
 
 

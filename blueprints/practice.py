@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from content.calendar import DAYS_AHEAD, local_today, parse_day
 from content.library import Practice, Strategy, day_number
-from identity import current_user, wants_fragment
+from identity import current_user, require_user, wants_fragment
 from models import REFLECTION_MAX, AppliedWrite, Completion, Reflection, User, db
 from security import limit_writes
 
@@ -165,7 +165,7 @@ def save_reflection(day_text: str):
 
 
 def _write(day_text: str, kind: str, apply):
-    user = current_user()
+    user = require_user()
     day = _viewable_day(user, day_text)
     try:
         if day > user_today(user) + timedelta(days=WRITE_AHEAD_DAYS):

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 
 from blueprints.practice import user_today
 from content.calendar import is_valid_zone, local_today, zone_names
-from identity import current_user, forget_user, wants_fragment
+from identity import current_user, forget_user, require_user, wants_fragment
 from models import USER_TABLES, User, db
 from security import EXPORT_LIMIT, limit_writes, limiter
 
@@ -38,7 +38,7 @@ def index():
 @bp.post("/timezone")
 @limit_writes
 def set_time_zone():
-    user = current_user()
+    user = require_user()
     name = request.form.get("time_zone", "")
     if not is_valid_zone(name):
         message = "Please pick a time zone from the list."

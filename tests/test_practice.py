@@ -186,3 +186,13 @@ def test_progress_sentence_is_kind():
     assert progress_sentence(1, 1) == "Day one, done. A lovely start."
     assert progress_sentence(2, 3) == "You practised 2 of your first 3 days."
     assert progress_sentence(5, 7) == "You practised 5 of the last 7 days."
+
+
+def test_a_write_without_a_user_is_refused_and_creates_nothing(app):
+    client = app.test_client()  # no cookie: never visited, or the cookie was lost
+    for url, data in ((f"/day/{TODAY}/done", {}), (f"/day/{TODAY}/reflection", {"text": "hi"}),
+                      ("/settings/timezone", {"time_zone": "Europe/Berlin"})):
+        response = client.post(url, data=data, headers=HTMX)
+        assert response.status_code == 403, url
+        assert "Reload the page" in response.get_data(as_text=True)
+    assert count(app, User) == 0
