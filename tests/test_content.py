@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -11,7 +12,14 @@ import pytest
 
 from content.library import DEFAULT_PATH, ContentError, load_library, parse_library
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_dc1ef5411d99fbbd.txt"
+# The article lives in the workplace's shared/ folder beside the repository (as in CI), not
+# in the repository: we keep our own words, not a copy of theirs.
+SEED = Path(
+    os.environ.get(
+        "CLOSER_SEED_ARTICLE",
+        Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_dc1ef5411d99fbbd.txt",
+    )
+)
 RAW = tomllib.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
 
 
@@ -47,9 +55,12 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower().replace("’", "'"))
 
 
-@pytest.mark.skipif(not SEED.exists(), reason="the seed article sits beside the repo")
 def test_no_sentence_of_the_article_is_copied():
     """Our own words: no run of eight words of the article appears in any practice text."""
+    if not SEED.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the seed article is missing at {SEED} (set CLOSER_SEED_ARTICLE)")
+        pytest.skip("the seed article sits beside the repo in shared/; CI never skips this")
     article = _words(SEED.read_text(encoding="utf-8").split("Holt-Lunstad J, Smith")[0])
     runs = {tuple(article[i : i + 8]) for i in range(len(article) - 7)}
     library = load_library()
