@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -106,20 +107,31 @@ def app(tmp_path):
         db.engine.dispose()
 
 
+@contextmanager
+def app_on(backend: str, tmp_path, factory=None, **overrides):
+    """An app (from `factory`, default `make_app`) on "sqlite" or "postgres", cleaned up
+    after: PostgreSQL tables are dropped, since the server outlives the test."""
+    factory = factory or make_app
+    if backend == "postgres":
+        require_postgres()
+        app = factory(tmp_path, POSTGRES_URL, **overrides)
+    else:
+        app = factory(tmp_path, **overrides)
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            if backend == "postgres":
+                db.drop_all()
+            db.engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_app(request, tmp_path):
     """The same app on SQLite and on PostgreSQL, for tests about what is stored."""
-    if request.param == "postgres":
-        require_postgres()
-        app = make_app(tmp_path, POSTGRES_URL)
-    else:
-        app = make_app(tmp_path)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        if request.param == "postgres":
-            db.drop_all()
-        db.engine.dispose()
+    with app_on(request.param, tmp_path) as app:
+        yield app
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from models import PushSubscription, ReminderSent, User, db
 from reminders.dispatch import Dispatcher, DispatchReport, make_sender
-from tests.conftest import HTMX, POSTGRES_URL, require_postgres
+from tests.conftest import HTMX, POSTGRES_URL, app_on, require_postgres
 from tests.pushservice import PushService
 from tests.reminders_support import (
     SUBJECT,
@@ -32,17 +32,8 @@ MORNING = utc(2026, 11, 27, 8, 31)  # the fixed clock is 2026-11-26 12:00 UTC: D
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def app(request, tmp_path):
-    if request.param == "postgres":
-        require_postgres()
-        app = push_app(tmp_path, POSTGRES_URL)
-    else:
-        app = push_app(tmp_path)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        if request.param == "postgres":
-            db.drop_all()
-        db.engine.dispose()
+    with app_on(request.param, tmp_path, push_app) as app:
+        yield app
 
 
 @pytest.fixture
