@@ -1,8 +1,14 @@
 """gunicorn settings for serving Closer: `gunicorn -c gunicorn.conf.py 'app:create_app()'`.
 
-Tuned by measurement on the benchmark machine (see BENCHMARKS.md and README, "Serving in
-production"). Every value can be overridden on the command line or by the environment
-variables below.
+gunicorn also reads this file by itself when started from the project root (as `make run`
+does); command-line flags win over it. See README, "Serving in production", and
+BENCHMARKS.md for what these settings serve on a 2-core machine.
+
+- One worker process per core: rendering a page is CPU-bound Python, so more processes than
+  cores only adds switching (measured on the bench machine: 3 workers or 4 sync workers served
+  `/` no faster, at more CPU per request).
+- `gthread` workers with a few threads: a worker keeps idle keep-alive connections without
+  blocking, and overlaps the short waits on the database.
 """
 
 import multiprocessing
