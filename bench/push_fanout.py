@@ -349,16 +349,17 @@ def run(ctx: Context) -> list[Result]:
     d_cpu, d_cpu_runs = per_push_ms(dispatcher_runs, "cpu")
     s_cpu, s_cpu_runs = per_push_ms(dispatcher_runs, "service_cpu")
     e_cpu, e_cpu_runs = per_push_ms(encrypt_runs, "cpu")
-    if d_cpu and s_cpu and e_cpu:
+    if d_cpu and s_cpu and e_cpu and e:
+        budget = PROCESSES * 1000 / (e * COMPUTE_SHARE)  # ms of CPU per push at that rate
         ctx.note(
             f"push_fanout: per push, the dispatcher's process spends {d_cpu:.2f} ms of CPU "
-            f"(encryption is {e_cpu:.2f} ms of it) and the loopback push service "
-            f"{s_cpu:.2f} ms, on the same {PROCESSES} cores. Those cores can take at most "
-            f"{PROCESSES * 1000 / (d_cpu + s_cpu):,.0f} pushes/s at this cost per push (one "
-            f"dispatcher process is bound to one core by the GIL: at most {1000 / d_cpu:,.0f}/s); "
-            f"half the encryption-only rate would be {PROCESSES * 1000 / e_cpu / 2:,.0f}/s, "
-            f"while the receiver alone, given both cores, tops out at "
-            f"{PROCESSES * 1000 / s_cpu:,.0f}/s."
+            f"(encryption {e_cpu:.2f} ms of it) and the loopback push service {s_cpu:.2f} ms, "
+            f"on the same {PROCESSES} cores: at most {PROCESSES * 1000 / (d_cpu + s_cpu):,.0f} "
+            f"pushes/s at this cost, and one dispatcher process, held to one core by the GIL, "
+            f"at most {1000 / d_cpu:,.0f}/s. Half the encryption-only rate, "
+            f"{e * COMPUTE_SHARE:,.0f}/s, leaves {budget:.2f} ms of CPU per push for sender and "
+            f"receiver together, so {budget - s_cpu:.2f} ms for the sender; "
+            f"{RATE_LIMIT:,.0f}/s leaves it {PROCESSES * 1000 / RATE_LIMIT - s_cpu:.2f} ms."
         )
     return [
         Result(
