@@ -7,7 +7,6 @@ winning: defaults below, `instance/config.py`, environment variables (`FLASK_*`,
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
@@ -23,8 +22,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import dbtools
 import security
+from assets import Assets
 from content.library import load_library
-from identity import wants_fragment
+from identity import PageSessionInterface, wants_fragment
 from models import db
 
 ROOT = Path(__file__).resolve().parent
@@ -69,6 +69,7 @@ class Defaults:
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True)
     _configure(app, config or {})
+    app.session_interface = PageSessionInterface()
     _check_secrets(app)
 
     app.extensions["library"] = load_library(app.config["CONTENT_PATH"] or _default_content())
@@ -156,35 +157,8 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_assets(app: Flask) -> None:
-    """Static URLs carry a content hash (`?v=`), so they can be cached for a year, immutable."""
-    static = Path(app.static_folder)
-    hashes: dict[str, str] = {}
-    for path in sorted(static.rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-            hashes[path.relative_to(static).as_posix()] = digest
-    app.extensions["asset_hashes"] = hashes
-    app.extensions["asset_version"] = hashlib.sha256(
-        "".join(f"{k}{v}" for k, v in hashes.items()).encode()
-    ).hexdigest()[:12]
-
-    def asset_url(filename: str) -> str:
-        digest = hashes.get(filename)
-        if digest is None:
-            raise KeyError(f"no static file {filename!r}")
-        return f"/static/{filename}?v={digest}"
-
-    app.jinja_env.globals["asset_url"] = asset_url
-    app.extensions["asset_url"] = asset_url
-
-    @app.after_request
-    def _cache_static(response):
-        if request.path.startswith("/static/") and response.status_code == 200:
-            if request.args.get("v") == hashes.get(request.path[len("/static/") :]):
-                response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-            else:
-                response.headers["Cache-Control"] = "no-cache"
-        return response
+    """Hashed, immutable, precompressed static files (see assets.py)."""
+    Assets(app.static_folder).init_app(app)
 
 
 ERROR_MESSAGES = {

@@ -7,9 +7,21 @@ behind https) carries only the random user id; everything else lives in the data
 from __future__ import annotations
 
 from flask import abort, g, request, session
+from flask.sessions import SecureCookieSessionInterface
 
 from content.calendar import local_today
 from models import User, db
+
+
+class PageSessionInterface(SecureCookieSessionInterface):
+    """Flask refreshes a permanent session's cookie on every response. Static files are
+    cached for a year and shared; they never carry a Set-Cookie (it would also cost bytes on
+    every file of a first visit)."""
+
+    def should_set_cookie(self, app, session) -> bool:
+        if request.endpoint == "static":
+            return False
+        return super().should_set_cookie(app, session)
 
 
 def current_user(create: bool = True) -> User | None:

@@ -49,8 +49,12 @@ def set_time_zone():
         return render_template(
             "settings/settings.html", user=user, zones=zone_names(), error=message
         ), 422
-    change_time_zone(user, name, detected=request.form.get("detected") == "1")
+    detected = request.form.get("detected") == "1"
+    change_time_zone(user, name, detected=detected)
     db.session.commit()
+    if detected and wants_fragment():
+        # The page's silent first-visit report shows nothing: no settings fragment to send.
+        return "", 204
     if wants_fragment():
         return render_template("settings/_timezone.html", user=user, zones=zone_names(), saved=True)
     return redirect(url_for("settings.index", _anchor="time-zone"), code=303)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -165,3 +166,30 @@ def test_security_headers_on_every_page(client):
     assert "'unsafe-inline'" not in csp and "frame-ancestors 'none'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_the_silent_zone_report_gets_an_empty_answer(client):
+    client.get("/")
+    response = client.post("/settings/timezone", data={"time_zone": "Asia/Tokyo", "detected": "1"},
+                           headers=HTMX)
+    assert response.status_code == 204 and response.data == b""
+    assert "<option selected>Asia/Tokyo</option>" in client.get("/settings").get_data(as_text=True)
+
+
+def test_static_files_are_precompressed_and_carry_no_cookie(app, client):
+    html = client.get("/").get_data(as_text=True)
+    import gzip
+
+    import brotli
+
+    script = "/static/vendor/htmx.min.js?v=" + html.split("/static/vendor/htmx.min.js?v=")[1].split('"')[0]
+    raw = Path(app.static_folder, "vendor", "htmx.min.js").read_bytes()
+
+    response = client.get(script, headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+    assert response.headers["Content-Encoding"] == "br"
+    assert brotli.decompress(response.data) == raw
+    assert "Set-Cookie" not in response.headers and "immutable" in response.headers["Cache-Control"]
+    assert "Content-Security-Policy" not in response.headers
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    gz = client.get(script, headers={"Accept-Encoding": "gzip"})
+    assert gz.headers["Content-Encoding"] == "gzip" and gzip.decompress(gz.data) == raw
