@@ -100,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     names = selected(args.only)
     ctx = Context(quick=args.quick)
+    commit_at_start = git_commit()
     started = time.monotonic()
     results: list[Result] = []
     timings: dict[str, dict] = {}
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()
     meta = {
         "date": now_text(),
-        "commit": git_commit(),
+        "commit": commit_text(commit_at_start, git_commit()),
         "mode": ("quick" if args.quick else "full")
         + ("" if names == BENCHMARKS else f", only {','.join(names)}"),
         "seconds": seconds,
@@ -160,6 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{json_path.relative_to(ROOT)} ({seconds:.0f} s)"
     )
     return 1 if failed else 0
+
+
+def commit_text(at_start: str, at_end: str) -> str:
+    """The commit measured; both, loudly, if the code changed under a running bench."""
+    if at_start == at_end:
+        return at_start
+    return f"{at_start} at the start, {at_end} at the end (CHANGED DURING THE RUN: rerun)"
 
 
 def run_mode(quick: bool, names: Sequence[str]) -> str:

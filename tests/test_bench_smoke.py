@@ -164,6 +164,11 @@ def test_lighthouse_report_is_summarised():
     assert any("total-blocking-time" in line for line in summary["failing"])
 
 
+def test_a_commit_that_changed_during_the_run_is_flagged():
+    assert bench_main.commit_text("abc", "abc") == "abc"
+    assert "CHANGED DURING THE RUN" in bench_main.commit_text("abc", "def")
+
+
 def test_benchmarks_are_selected_by_name_in_the_issues_order():
     assert bench_main.selected("") == bench_main.BENCHMARKS
     assert bench_main.selected("throughput, page_weight") == ["page_weight", "throughput"]
