@@ -42,14 +42,14 @@ install-test: $(VENV)/.installed-test vendor
 
 # Local secrets, owner-only, never committed.
 instance/secret_key:
-	mkdir -p instance
+	mkdir -p instance && chmod 700 instance
 	umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_hex(32))' > $@
 
 instance: instance/secret_key
 	@if [ -f reminders/cli.py ]; then $(BIN)/flask --app app push init-keys; fi
 
 instance-test:
-	mkdir -p instance
+	mkdir -p instance && chmod 700 instance
 
 migrate: instance/secret_key
 	$(BIN)/flask --app app db upgrade
