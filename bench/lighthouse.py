@@ -34,6 +34,7 @@ PAGES = ["/", "/strategies", "/progress"]
 CATEGORIES = ["performance", "accessibility", "best-practices", "seo"]
 LIGHTHOUSE = ROOT / "node_modules" / ".bin" / "lighthouse"
 LCP_LIMIT = 1000.0  # ms
+ATTEMPTS = 3
 
 
 def run_lighthouse(url: str, out_path) -> dict:
@@ -48,10 +49,16 @@ def run_lighthouse(url: str, out_path) -> dict:
         "--only-categories=" + ",".join(CATEGORIES),
         "--chrome-flags=--headless=new " + " ".join(CHROMIUM_ARGS),
     ]
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    if done.returncode != 0:
-        raise RuntimeError(f"lighthouse failed on {url}: {done.stderr[-1500:]}")
-    return json.loads(out_path.read_text())
+    error = ""
+    for attempt in range(1, ATTEMPTS + 1):
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+        if done.returncode == 0:
+            return json.loads(out_path.read_text())
+        # Lighthouse sometimes loses its own trace on a busy machine (NO_NAVSTART,
+        # NO_FCP); that says nothing about the page, so the run is simply taken again.
+        error = done.stderr.strip().splitlines()[-1:] or ["(no message)"]
+        log(f"lighthouse attempt {attempt}/{ATTEMPTS} on {url} failed: {error[0][:200]}")
+    raise RuntimeError(f"lighthouse failed {ATTEMPTS} times on {url}: {error[0][:300]}")
 
 
 def summarise(report: dict) -> dict:
