@@ -34,21 +34,36 @@ class Assets:
         self.folder = Path(static_folder)
         self.hashes: dict[str, str] = {}
         self.encoded: dict[str, Encoded] = {}
+        self.version = ""
+        self.app: Flask | None = None
+        self.reload()
+
+    def reload(self) -> None:
+        """Hash and compress every file again (start-up, or a deploy in the tests)."""
+        hashes: dict[str, str] = {}
+        encoded: dict[str, Encoded] = {}
         for path in sorted(self.folder.rglob("*")):
             if path.is_file() and not path.name.startswith("."):
                 name = path.relative_to(self.folder).as_posix()
                 data = path.read_bytes()
-                self.hashes[name] = hashlib.sha256(data).hexdigest()[:12]
+                hashes[name] = hashlib.sha256(data).hexdigest()[:12]
                 mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
                 if mimetype.startswith(TEXT_TYPES):
-                    self.encoded[name] = Encoded(
+                    encoded[name] = Encoded(
                         br=brotli.compress(data, quality=11),
                         gzip=gzip.compress(data, compresslevel=9, mtime=0),
                         mimetype=mimetype,
                     )
+        # Update in place: the app and its blueprints hold these very objects.
+        self.hashes.clear()
+        self.hashes.update(hashes)
+        self.encoded.clear()
+        self.encoded.update(encoded)
         self.version = hashlib.sha256(
-            "".join(f"{k}{v}" for k, v in self.hashes.items()).encode()
+            "".join(f"{k}{v}" for k, v in hashes.items()).encode()
         ).hexdigest()[:12]
+        if self.app is not None:
+            self.app.extensions["asset_version"] = self.version
 
     def url(self, filename: str) -> str:
         digest = self.hashes.get(filename)
@@ -75,6 +90,7 @@ class Assets:
         return response
 
     def init_app(self, app: Flask) -> None:
+        self.app = app
         app.extensions["assets"] = self
         app.extensions["asset_hashes"] = self.hashes
         app.extensions["asset_version"] = self.version

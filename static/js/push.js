@@ -214,8 +214,10 @@
   });
 
   function start() {
-    setup(panel());
+    var root = panel();
+    setup(root);
     updateBadge();
+    if (root) root.dataset.pushReady = "true";  // loaded after `load`: tests wait for this
   }
 
   if (document.readyState === "loading") {

@@ -87,6 +87,7 @@ def test_remind_me_daily_then_a_dispatched_push_shows_the_notification(
     context.add_init_script(STUB % json.dumps(subscriber.subscription_info))
     page = context.new_page()
     page.goto(push_server.url + "/")
+    page.wait_for_selector("#reminders[data-push-ready]", state="attached")
 
     # No permission prompt before the tap: the page has not asked for anything.
     assert page.evaluate("self.__pushOptions === undefined")
@@ -149,6 +150,7 @@ def test_ios_outside_the_home_screen_gets_an_explanation_not_a_prompt(
     context = guard.watch(new_context(**PHONES["iphone"]))
     page = context.new_page()
     page.goto(push_server.url + "/settings")
+    page.wait_for_selector("#reminders[data-push-ready]", state="attached")
     page.get_by_role("button", name="Remind me daily").click()
     note = page.locator('[data-push-note="ios"]')
     note.wait_for()
@@ -161,6 +163,7 @@ def test_denied_permission_is_explained(push_server, new_context, guard):
     context = guard.watch(new_context(**PHONES["pixel"]))
     page = context.new_page()
     page.goto(push_server.url + "/")
+    page.wait_for_selector("#reminders[data-push-ready]", state="attached")
     # No permission was granted to this context, so Chromium refuses the request, as when a
     # person taps Block: the page must say how to undo that.
     page.get_by_role("button", name="Remind me daily").click()
