@@ -6,35 +6,40 @@ Design notes:
   browser), so it never appears in logs or reprs; only its origin does.
 * ``send()`` never raises for HTTP or network failures. The daily batch must go
   on when one push service misbehaves; callers act on ``PushResult.outcome``.
-* One pooled ``requests.Session`` and one bounded thread pool are shared by all
-  sends so that a large batch reuses TLS connections per push service instead of
-  opening thousands of them, and never floods a push service.
+* All sends run on one asyncio event loop in a background thread owned by the
+  sender, over one pooled ``aiohttp.ClientSession`` with at most ``max_workers``
+  requests (and connections) at a time: a large batch reuses keep-alive
+  connections per push service instead of opening thousands of them, never
+  floods a push service, and costs no thread hand-off per push. The public API
+  (``send``, ``submit``, ``send_many``) stays synchronous.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import email.utils
+import functools
 import ipaddress
 import logging
 import re
+import socket
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC
 from urllib.parse import urlsplit
 
-import requests
-import urllib3
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid.jwt import sign as sign_jwt
 from pywebpush import WebPusher
-from requests.adapters import HTTPAdapter
-from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 
 from reminders.vapid import application_server_key
 
@@ -49,40 +54,6 @@ _TOPIC_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 section 5.4
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 JobTuple = tuple["Subscription", bytes, int, "str | None"]
-
-
-class _RedactUrlPaths(logging.Filter):
-    """Blank request paths in urllib3's own log records.
-
-    urllib3 logs ``"POST /push/<token>"`` at DEBUG (and the URL on retry
-    warnings); for a push endpoint that path is a bearer capability, and
-    turning on DEBUG logging must not leak every subscriber's endpoint.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_redact_path(arg) for arg in record.args)
-        return True
-
-
-def _redact_path(arg: object) -> object:
-    if not isinstance(arg, str):
-        return arg
-    if arg.startswith("/"):
-        return "/<redacted>"
-    parts = urlsplit(arg)
-    if parts.scheme in ("http", "https") and parts.netloc and parts.path not in ("", "/"):
-        return f"{parts.scheme}://{parts.netloc}/<redacted>"  # absolute form (via proxy)
-    return arg
-
-
-def _install_urllib3_redaction() -> None:
-    urllib3_log = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _RedactUrlPaths) for f in urllib3_log.filters):
-        urllib3_log.addFilter(_RedactUrlPaths())
-
-
-_install_urllib3_redaction()
 
 
 def endpoint_origin(endpoint: str) -> str:
@@ -141,8 +112,10 @@ class Subscription:
         keys = info["keys"]
         return cls(endpoint=info["endpoint"], p256dh=keys["p256dh"], auth=keys["auth"])
 
-    @property
+    @functools.cached_property
     def origin(self) -> str:
+        # Cached: read for every send (VAPID audience, logs). cached_property writes the
+        # instance __dict__ directly, which a frozen dataclass allows.
         return endpoint_origin(self.endpoint)
 
     def as_subscription_info(self) -> dict:
@@ -204,103 +177,112 @@ def _validate_send_args(payload: bytes, ttl: int, topic: str | None, urgency: st
         raise ValueError(f"urgency must be one of {sorted(URGENCIES)}")
 
 
-class _NoRedirectSession(requests.Session):
-    """A Session that never follows redirects.
+class BlockedAddress(Exception):
+    """The endpoint's host now resolves to an address we never send to (DNS rebinding).
 
-    Push services do not redirect; following one would re-POST our signed
-    request to wherever a hostile endpoint points (e.g. internal addresses).
-    WebPusher offers no per-call switch, hence the subclass.
+    Deliberately not an ``OSError``/``aiohttp.ClientError``: aiohttp lets it through its
+    connector unwrapped, and nothing mistakes it for a transient network failure.
     """
 
-    def request(self, method, url, *args, **kwargs):
-        kwargs["allow_redirects"] = False
-        return super().request(method, url, *args, **kwargs)
+
+def _address_allowed(address: str, allow_loopback: bool) -> bool:
+    from reminders.subscriptions import _embedded, is_public
+
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return is_public(ip) or (allow_loopback and _embedded(ip).is_loopback)
+
+
+def _literal_address(host: str) -> str | None:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    return host
+
+
+class _PublicOnlyResolver(AbstractResolver):
+    """Resolves like aiohttp's default resolver, then refuses a host if any address it
+    resolves to is not public (loopback too when ``allow_loopback``).
+
+    Validation at subscribe time cannot stop a name from resolving elsewhere later; this
+    runs for every connection aiohttp opens, before the TCP connect, so not a byte (not even
+    a SYN) goes to such an address. aiohttp skips the resolver for IP literals, which
+    ``PushSender`` checks itself before each request.
+    """
+
+    def __init__(self, allow_loopback: bool) -> None:
+        self._inner = DefaultResolver()
+        self._allow_loopback = allow_loopback
+        self._literal_checks: dict[str, bool] = {}  # origin -> allowed (used on the loop only)
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            if not _address_allowed(result["host"], self._allow_loopback):
+                raise BlockedAddress("non-public address")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 class _Response:
-    """The parts of a requests.Response that WebPusher and PushSender read."""
+    """A read aiohttp response: what WebPusher.send_async and PushSender read."""
 
-    __slots__ = ("status_code", "headers", "content")
+    __slots__ = ("status", "headers", "content")
 
-    def __init__(self, status_code: int, headers, content: bytes) -> None:
-        self.status_code = status_code
-        self.headers = headers  # urllib3's HTTPHeaderDict: case-insensitive .get()
+    def __init__(self, status: int, headers, content: bytes) -> None:
+        self.status = status
+        self.headers = headers  # multidict: case-insensitive .get()
         self.content = content
 
-    @property
-    def text(self) -> str:
+    async def text(self) -> str:
+        # A hostile push service may answer with any bytes; never fail on decoding.
         return self.content.decode("utf-8", "replace")
 
 
-class BlockedAddress(requests.RequestException):
-    """The endpoint's host now resolves to an address we never send to (DNS rebinding)."""
+class _Poster:
+    """The one method WebPusher.send_async calls (``post``), on the shared ClientSession.
 
-
-def _checked_connection(base: type, allow_loopback: bool) -> type:
-    """A urllib3 connection class that checks the peer address right after the TCP connect
-    and before a single byte (not even TLS) is sent: validation at subscribe time cannot
-    stop a host from resolving elsewhere later, this can."""
-    from reminders.subscriptions import _embedded, is_public
-
-    class Checked(base):
-        def _new_conn(self):
-            sock = super()._new_conn()
-            peer = ipaddress.ip_address(sock.getpeername()[0].split("%", 1)[0])
-            if not (is_public(peer) or (allow_loopback and _embedded(peer).is_loopback)):
-                sock.close()
-                raise _Blocked(self, "push endpoint resolved to a non-public address")
-            return sock
-
-    return Checked
-
-
-class _Blocked(urllib3.exceptions.NewConnectionError):
-    pass
-
-
-class _Urllib3Session:
-    """The one method WebPusher calls (``post``), straight on a urllib3 connection pool.
-
-    requests spends about a millisecond of Python per call on things a push never needs
-    (scanning the environment for proxies, cookie jars, hooks, redirect bookkeeping); at a
-    few thousand pushes a second on two cores that was most of the cost. Same guarantees as
-    the requests session it replaces: pooled keep-alive connections (at most ``max_workers``
-    kept per origin), no redirects followed, no automatic retries, and network failures
-    raised as ``requests.RequestException`` so callers need not know. Used only when no
-    proxy is configured in the environment (requests honours those; this does not).
+    It adds what WebPusher does not pass: redirects are never followed (push services do
+    not redirect; following one would re-POST our signed request wherever a hostile
+    endpoint points), and the sender's per-request timeout. The body is read here so the
+    connection goes straight back to the pool.
     """
 
-    def __init__(self, max_workers: int, public_only: bool = False, allow_loopback: bool = False):
-        self._pool = urllib3.PoolManager(
-            num_pools=16, maxsize=max_workers, block=False, retries=False
-        )
-        if public_only:
-            pools = {}
-            for scheme, pool in (("http", HTTPConnectionPool), ("https", HTTPSConnectionPool)):
-                checked = _checked_connection(pool.ConnectionCls, allow_loopback)
-                pools[scheme] = type(f"Checked{pool.__name__}", (pool,), {"ConnectionCls": checked})
-            self._pool.pool_classes_by_scheme = pools
+    def __init__(self, session: aiohttp.ClientSession, timeout: float) -> None:
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
 
-    def post(self, url: str, data: bytes | None = None, headers=None, timeout=None, **_kw):
-        try:
-            response = self._pool.request(
-                "POST",
-                url,
-                body=data,
-                headers=headers,
-                timeout=urllib3.Timeout(total=timeout),
-                redirect=False,
-                retries=False,
-            )
-        except _Blocked:
-            raise BlockedAddress("non-public address") from None
-        except urllib3.exceptions.HTTPError as exc:
-            # The message embeds the URL (a bearer capability): keep only the type.
-            raise requests.ConnectionError(type(exc).__name__) from None
-        return _Response(response.status, response.headers, response.data)
+    async def post(self, url: str, data: bytes | None = None, headers=None, **_kw) -> _Response:
+        async with self._session.post(
+            url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
+        ) as response:
+            body = await response.read()
+        return _Response(response.status, response.headers, body)
 
-    def close(self) -> None:
-        self._pool.clear()
+
+class _EventLoopThread:
+    """One asyncio event loop running in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="closer-push", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro) -> Future:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
 
 
 @dataclass(frozen=True)
@@ -338,26 +320,39 @@ class PushSender:
         self._subject = subject
         self._timeout = timeout
         self._clock = clock
+        self._max_workers = max_workers
         self._vapid_lock = threading.Lock()
         self._vapid_cache: dict[str, _CachedVapid] = {}
-        self._session = self._make_session(max_workers, public_only, allow_loopback)
-        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="closer-push")
-
-    @staticmethod
-    def _make_session(
-        max_workers: int, public_only: bool = False, allow_loopback: bool = False
-    ) -> requests.Session | _Urllib3Session:
         # Behind a proxy the peer is the proxy, so the address check cannot apply there.
-        if not urllib.request.getproxies():
-            return _Urllib3Session(max_workers, public_only, allow_loopback)
-        session = _NoRedirectSession()
-        # pool_maxsize >= workers so no worker ever opens (and then discards) an
-        # extra connection. No automatic retries: a retried POST could deliver
-        # twice; retry policy belongs to the caller via outcome "retry".
-        adapter = HTTPAdapter(pool_connections=16, pool_maxsize=max_workers, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
+        self._proxied = bool(urllib.request.getproxies())
+        self._check_addresses = public_only and not self._proxied
+        self._allow_loopback = allow_loopback
+        self._literal_checks: dict[str, bool] = {}  # origin -> allowed (used on the loop only)
+        self._pending: set[Future] = set()
+        self._pending_lock = threading.Lock()
+        self._closed = False
+        self._loop = _EventLoopThread()
+        self._loop.run(self._open()).result()
+
+    async def _open(self) -> None:
+        # Created on the loop's own thread: aiohttp binds both to the running loop.
+        resolver = _PublicOnlyResolver(self._allow_loopback) if self._check_addresses else None
+        # limit = max_workers so no request ever opens (and then discards) an extra
+        # connection; keep-alive reuses them across the batch.
+        connector = aiohttp.TCPConnector(
+            limit=self._max_workers, limit_per_host=self._max_workers, resolver=resolver
+        )
+        # trust_env: honour HTTP(S)_PROXY / NO_PROXY as the requests-based sender did.
+        # No cookie jar (push services set none worth keeping; filtering the jar costs CPU on
+        # every request) and no response decompression (push answers are empty or tiny).
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            trust_env=self._proxied,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+        )
+        self._poster = _Poster(self._session, self._timeout)
+        self._semaphore = asyncio.Semaphore(self._max_workers)
 
     # -- VAPID -------------------------------------------------------------
 
@@ -400,35 +395,56 @@ class PushSender:
         urgency: str = "normal",
     ) -> PushResult:
         """Encrypt and POST one message; HTTP/network failures become a PushResult."""
-        _validate_send_args(payload, ttl, topic, urgency)
-        headers = self.vapid_headers(sub.endpoint)
-        headers["Urgency"] = urgency
-        if topic is not None:
-            headers["Topic"] = topic
-        pusher = WebPusher(sub.as_subscription_info(), requests_session=self._session)
-        try:
-            # WebPusher sets TTL and Content-Encoding itself from these arguments.
-            response = pusher.send(
-                bytes(payload),
-                headers,
-                ttl=ttl,
-                content_encoding="aes128gcm",
-                timeout=self._timeout,
-            )
-        except BlockedAddress:
-            log.warning("push refused: origin=%s resolves to a non-public address", sub.origin)
-            return PushResult(sub, "gone", None, None)
-        except requests.RequestException as exc:
-            return self._network_failure(sub, exc)
-        return self._result_from(sub, response)
+        return self.submit(sub, payload, ttl=ttl, topic=topic, urgency=urgency).result()
+
+    async def _send_async(
+        self, sub: Subscription, payload: bytes, ttl: int, topic: str | None, urgency: str
+    ) -> PushResult:
+        async with self._semaphore:
+            headers = self.vapid_headers(sub.endpoint)
+            headers["Urgency"] = urgency
+            if topic is not None:
+                headers["Topic"] = topic
+            if self._check_addresses and not self._literal_allowed(sub.origin):
+                return self._blocked(sub)
+            pusher = WebPusher(sub.as_subscription_info(), aiohttp_session=self._poster)
+            try:
+                # WebPusher sets TTL and Content-Encoding itself from these arguments.
+                response = await pusher.send_async(
+                    bytes(payload),
+                    headers,
+                    ttl=ttl,
+                    content_encoding="aes128gcm",
+                    timeout=self._timeout,
+                )
+            except BlockedAddress:
+                return self._blocked(sub)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                return self._network_failure(sub, exc)
+            return self._result_from(sub, response)
+
+    def _literal_allowed(self, origin: str) -> bool:
+        """aiohttp does not ask the resolver about IP literals: refuse non-public ones here.
+
+        The answer depends on the origin alone, so it is worked out once per origin."""
+        allowed = self._literal_checks.get(origin)
+        if allowed is None:
+            literal = _literal_address(urlsplit(origin).hostname or "")
+            allowed = literal is None or _address_allowed(literal, self._allow_loopback)
+            self._literal_checks[origin] = allowed
+        return allowed
+
+    def _blocked(self, sub: Subscription) -> PushResult:
+        log.warning("push refused: origin=%s resolves to a non-public address", sub.origin)
+        return PushResult(sub, "gone", None, None)
 
     def _network_failure(self, sub: Subscription, exc: Exception) -> PushResult:
-        # Only the exception type: requests' messages embed the full URL path.
+        # Only the exception type: aiohttp's messages can embed the URL.
         log.warning("push retry: origin=%s network error %s", sub.origin, type(exc).__name__)
         return PushResult(sub, "retry", None, None)
 
-    def _result_from(self, sub: Subscription, response: requests.Response) -> PushResult:
-        status = response.status_code
+    def _result_from(self, sub: Subscription, response: _Response) -> PushResult:
+        status = response.status
         outcome = classify(status)
         retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
         level = {"sent": logging.DEBUG, "gone": logging.INFO}.get(outcome, logging.WARNING)
@@ -444,14 +460,24 @@ class PushSender:
         topic: str | None = None,
         urgency: str = "normal",
     ) -> Future[PushResult]:
-        """Queue one send on the shared pool; the future resolves to its PushResult.
+        """Queue one send on the sender's event loop; the future resolves to its PushResult.
 
         Arguments are validated here, in the caller's thread, so a programming error raises
         before anything is queued. The dispatcher uses this to act on each result as soon as
         it arrives (and commit it), instead of waiting for a whole batch.
         """
         _validate_send_args(payload, ttl, topic, urgency)
-        return self._executor.submit(self.send, sub, payload, ttl=ttl, topic=topic, urgency=urgency)
+        with self._pending_lock:
+            if self._closed:
+                raise RuntimeError("cannot send after close()")
+            future = self._loop.run(self._send_async(sub, payload, ttl, topic, urgency))
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
 
     def send_many(self, jobs: Iterable[JobTuple]) -> list[PushResult]:
         """Send ``(sub, payload, ttl, topic)`` jobs with at most max_workers in flight.
@@ -463,16 +489,22 @@ class PushSender:
         job_list = list(jobs)
         for _sub, payload, ttl, topic in job_list:
             _validate_send_args(payload, ttl, topic, "normal")
-        return list(self._executor.map(self._send_job, job_list))
-
-    def _send_job(self, job: JobTuple) -> PushResult:
-        sub, payload, ttl, topic = job
-        return self.send(sub, payload, ttl=ttl, topic=topic)
+        futures = [
+            self.submit(sub, payload, ttl=ttl, topic=topic) for sub, payload, ttl, topic in job_list
+        ]
+        return [future.result() for future in futures]
 
     def close(self) -> None:
-        """Wait for in-flight sends, then release pooled connections."""
-        self._executor.shutdown(wait=True)
-        self._session.close()
+        """Wait for in-flight sends, then release pooled connections and the loop thread."""
+        with self._pending_lock:
+            if self._closed:
+                return
+            self._closed = True
+            pending = list(self._pending)
+        for future in pending:
+            future.exception()  # waits; a send never raises for network failures
+        self._loop.run(self._session.close()).result()
+        self._loop.stop()
 
     def __enter__(self) -> PushSender:
         return self

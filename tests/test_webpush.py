@@ -290,6 +290,29 @@ def test_redirect_is_not_followed(service, sender):
     assert (result.outcome, result.status) == ("rejected", 307)
 
 
+def test_public_only_refuses_a_name_that_resolves_to_a_non_public_address(service, make_sender):
+    """The send-time address check covers host names too (DNS rebinding), not only IP
+    literals: the name is resolved and refused before any connection is opened."""
+    subscriber = service.new_subscriber()
+    info = subscriber.subscription_info
+    sub = Subscription(info["endpoint"].replace("127.0.0.1", "localhost"), **info["keys"])
+
+    refused = make_sender(public_only=True).send(sub, b"hi", ttl=60)
+
+    assert (refused.outcome, refused.status, refused.retry_after) == ("gone", None, None)
+    assert service.connections == 0 and service.attempts == {} and subscriber.messages == []
+    # A test push service on loopback may be allowed explicitly; then the name is contacted.
+    make_sender(public_only=True, allow_loopback=True).send(sub, b"hi", ttl=60)
+    assert service.attempts[subscriber.token] == 1
+
+
+def test_public_only_refuses_a_non_public_ip_literal(service, make_sender):
+    subscriber = service.new_subscriber()
+    result = make_sender(public_only=True).send(subscription(subscriber), b"hi", ttl=60)
+    assert (result.outcome, result.status) == ("gone", None)
+    assert service.connections == 0 and service.attempts == {} and subscriber.messages == []
+
+
 # -- concurrency and pooling -----------------------------------------------
 
 
