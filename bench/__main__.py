@@ -134,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds": seconds,
         "software": software_versions(),
         "benchmarks": timings,
+        "load": load_summary(timings),
     }
     notes = STANDING_NOTES + ctx.notes
     findings = ROOT / "bench" / "findings.md"
@@ -161,6 +162,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{json_path.relative_to(ROOT)} ({seconds:.0f} s)"
     )
     return 1 if failed else 0
+
+
+def load_summary(timings: dict[str, dict]) -> str:
+    """The 1-minute load average seen around each benchmark: how busy the machine was."""
+    parts = []
+    for name, t in timings.items():
+        seen = [t["load_average_before"][:1], t["load_average_after"][:1]]
+        values = [v[0] for v in seen if v]
+        if values:
+            parts.append(f"{name} {min(values):.1f}-{max(values):.1f}")
+    return ", ".join(parts)
 
 
 def commit_text(at_start: str, at_end: str) -> str:

@@ -189,6 +189,8 @@ def render_report(
         f"{machine.get('memory_gb', '?')} GB memory, {machine.get('os', '?')}",
         f"- Software: Python {machine.get('python', '?')}, {meta.get('software', '')}".rstrip(", "),
         f"- Run: {meta.get('mode', 'full')}, {meta.get('seconds', 0):.0f} s",
+        f"- Load average (1 min, {machine.get('cores', '?')} cores) around each benchmark: "
+        f"{meta.get('load') or 'not recorded'}",
         f"- Targets: {met} of {judged} met, {missed} not met",
         "",
         render_table(results),

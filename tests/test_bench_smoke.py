@@ -164,6 +164,11 @@ def test_lighthouse_report_is_summarised():
     assert any("total-blocking-time" in line for line in summary["failing"])
 
 
+def test_load_summary_names_each_benchmark():
+    timings = {"throughput": {"load_average_before": [1.5, 1, 1], "load_average_after": [4.0]}}
+    assert bench_main.load_summary(timings) == "throughput 1.5-4.0"
+
+
 def test_a_commit_that_changed_during_the_run_is_flagged():
     assert bench_main.commit_text("abc", "abc") == "abc"
     assert "CHANGED DURING THE RUN" in bench_main.commit_text("abc", "def")
