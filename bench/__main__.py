@@ -124,11 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"== {name} took {timings[name]['seconds']:.0f} s")
 
     seconds = time.monotonic() - started
+    commit_at_end = git_commit()
     complete = names == BENCHMARKS and not args.quick
     machine = machine_info()
     meta = {
         "date": now_text(),
-        "commit": commit_text(commit_at_start, git_commit()),
+        "commit": commit_text(
+            commit_at_start, commit_at_end, changed_files(commit_at_start, commit_at_end)
+        ),
         "mode": ("quick" if args.quick else "full")
         + ("" if names == BENCHMARKS else f", only {','.join(names)}"),
         "seconds": seconds,
@@ -175,11 +178,32 @@ def load_summary(timings: dict[str, dict]) -> str:
     return ", ".join(parts)
 
 
-def commit_text(at_start: str, at_end: str) -> str:
-    """The commit measured; both, loudly, if the code changed under a running bench."""
+def commit_text(at_start: str, at_end: str, changed: Sequence[str] | None = None) -> str:
+    """The commit measured; both, loudly, if the code changed under a running bench.
+
+    `changed` lists the files that differ between the two commits: when they are all
+    Markdown, the code measured is the same and the run stands."""
     if at_start == at_end:
         return at_start
+    if changed and all(name.endswith(".md") for name in changed):
+        return f"{at_end} ({at_start} at the start; only {', '.join(changed)} changed since)"
     return f"{at_start} at the start, {at_end} at the end (CHANGED DURING THE RUN: rerun)"
+
+
+def changed_files(at_start: str, at_end: str) -> list[str] | None:
+    if "+" in at_start or "+" in at_end or "unknown" in (at_start, at_end):
+        return None  # uncommitted changes: a diff of commits cannot tell what ran
+    try:
+        out = subprocess.run(
+            ["git", "diff", "--name-only", at_start, at_end],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return [line for line in out.splitlines() if line]
 
 
 def run_mode(quick: bool, names: Sequence[str]) -> str:

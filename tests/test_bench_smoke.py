@@ -172,6 +172,9 @@ def test_load_summary_names_each_benchmark():
 def test_a_commit_that_changed_during_the_run_is_flagged():
     assert bench_main.commit_text("abc", "abc") == "abc"
     assert "CHANGED DURING THE RUN" in bench_main.commit_text("abc", "def")
+    assert "CHANGED DURING THE RUN" in bench_main.commit_text("abc", "def", ["app.py"])
+    docs_only = bench_main.commit_text("abc", "def", ["README.md"])
+    assert docs_only.startswith("def") and "only README.md changed" in docs_only
 
 
 def test_benchmarks_are_selected_by_name_in_the_issues_order():
