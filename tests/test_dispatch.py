@@ -38,11 +38,8 @@ def app(request, tmp_path):
 
 @pytest.fixture
 def sqlite_app(tmp_path):
-    app = push_app(tmp_path)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with app_on("sqlite", tmp_path, push_app) as app:
+        yield app
 
 
 @pytest.fixture
