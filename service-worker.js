@@ -57,11 +57,19 @@ function weekFrom(day) {
 
 /* ---- install, activate, messages ---- */
 
+// A hashed URL (?v=<content hash>) never changes its bytes, so the copy the page has just
+// put in the HTTP cache is the right one: no second download on a first visit. Anything
+// else is revalidated with the server.
+function precacheRequest(url) {
+  const hashed = new URL(url, self.location.origin).searchParams.has("v");
+  return new Request(url, { cache: hashed ? "default" : "no-cache" });
+}
+
 self.addEventListener("install", (event) => {
   event.waitUntil(
     (async () => {
       const cache = await caches.open(STATIC_CACHE);
-      await cache.addAll(PRECACHE.map((url) => new Request(url, { cache: "reload" })));
+      await cache.addAll(PRECACHE.map(precacheRequest));
       if (self.registration.active) {
         // An update: give the new version its own copy of the offline pages now, so that
         // activating it never leaves the phone with fewer pages than before.
