@@ -65,6 +65,7 @@ audit: install-test
 # Servers, databases and keys live in temporary directories, so instance/ is left alone.
 # BENCH_ARGS="--only throughput --quick" for a partial run (written to bench/out/).
 bench: install-test
+	scripts/system-packages chromium wrk
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
