@@ -420,14 +420,18 @@ async function openReminder(url) {
   return self.clients.openWindow(target.href);
 }
 
-self.addEventListener("notificationclick", (event) => {
-  const notification = event.notification;
+/* A tap on the notification opens that day's card; its "Done" action marks the day done
+   without opening anything. A named function, so the browser tests can drive it with a real
+   notification (no test can tap the phone's notification shade). */
+function handleNotificationClick(notification, action) {
   const data = notification.data || {};
   const day = reminderDay(data.day);
   notification.close();
-  if (event.action === "done" && day) {
-    event.waitUntil(markDoneFromNotification(day));
-    return;
-  }
-  event.waitUntil(openReminder(day ? `/day/${day}` : "/"));
+  if (action === "done" && day) return markDoneFromNotification(day);
+  return openReminder(day ? `/day/${day}` : "/");
+}
+self.handleNotificationClick = handleNotificationClick;
+
+self.addEventListener("notificationclick", (event) => {
+  event.waitUntil(handleNotificationClick(event.notification, event.action));
 });
