@@ -24,7 +24,7 @@ import dbtools
 import security
 from assets import Assets
 from content.library import load_library
-from identity import PageSessionInterface, wants_fragment
+from identity import PageSessionInterface, wants_fragment, zone_state
 from models import db
 
 ROOT = Path(__file__).resolve().parent
@@ -94,12 +94,7 @@ def _page_context() -> dict:
     """Tell the page whether the browser should report its time zone (first visit only)."""
     from flask import g
 
-    user = g.get("user")
-    return {
-        "zone_state": ""
-        if user is None
-        else ("confirmed" if user.time_zone_confirmed else "unknown")
-    }
+    return {"zone_state": zone_state(g.get("user"))}
 
 
 def _default_content() -> Path:
