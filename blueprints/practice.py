@@ -24,6 +24,8 @@ from flask import (
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
+from blueprints.page_cache import init_app as init_page_cache
+from blueprints.page_cache import key_mark, page_cache
 from blueprints.push import panel_state
 from content.calendar import DAYS_AHEAD, local_today, parse_day
 from content.library import Practice, Strategy, day_number
@@ -40,6 +42,12 @@ from models import (
 from security import limit_writes
 
 bp = Blueprint("practice", __name__)
+
+
+@bp.record_once
+def _setup(state) -> None:
+    init_page_cache(state.app)
+
 
 # A device whose clock or zone runs ahead of the zone in settings may be a day ahead of us;
 # its offline writes for "its" today must still be kept.
@@ -233,12 +241,41 @@ def _render_day(user: PageUser, day: date):
     reminders = panel_state(
         user, devices=user.devices, today_done=view.done, today=user_today(user)
     )
-    return render_template(
-        "practice/day.html",
-        view=view,
-        new_key=uuid.uuid4,
-        reminders=reminders,
-        zone_state=zone_state(user),
+
+    def render(new_key=uuid.uuid4) -> str:
+        return render_template(
+            "practice/day.html",
+            view=view,
+            new_key=new_key,
+            reminders=reminders,
+            zone_state=zone_state(user),
+        )
+
+    cache = page_cache()
+    key = _page_key(user, view, reminders)
+    if cache is None or key is None:
+        return render()
+    return cache.page(key, lambda: render(new_key=key_mark))
+
+
+def _page_key(user: PageUser, view: DayView, reminders) -> tuple | None:
+    """Everything the day page shows, for the page cache; None to render it afresh.
+
+    The rest of the page follows from these: the practice from Day 1 and the date, the
+    links and "today" from the local date (in `reminders`), the wording from the code."""
+    config = current_app.config
+    csrf_secret = session.get(config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+    if csrf_secret is None or config["WTF_CSRF_TIME_LIMIT"] is not None:
+        # A kept page keeps its signed CSRF token: only for a secret already in the session
+        # (the first render puts it there) and tokens that never expire.
+        return None
+    return (
+        request.endpoint,
+        tuple(user),
+        (view.day, view.done, view.reflection, view.recent_done),
+        reminders,
+        csrf_secret,
+        current_app.extensions["asset_version"],
     )
 
 
