@@ -93,9 +93,9 @@ def user_today(user: User | PageUser) -> date:
     return max(local_today(user.time_zone), user.first_date)
 
 
-# The user as a page shows them, with their device count, in one round trip: `/` is the
-# most requested page, and loading the user through the ORM cost more than rendering half
-# of it. Writes still load the ORM `User`.
+# The user as a page shows them, with their device count, in one round trip. `/` is the most
+# requested page; in its profile the ORM's user load and per-query statement building cost
+# more than the SQL itself, so pages read plain rows. Writes still load the ORM `User`.
 _users = User.__table__
 _subscriptions = PushSubscription.__table__
 PAGE_USER = select(
@@ -131,8 +131,7 @@ def _load_page_user(uid: str) -> PageUser | None:
 
 
 # What a day's card needs, in one round trip: the day's completion and reflection and the
-# days practised in the recent window. Core statements built once at import: building and
-# executing them through the ORM cost more than the queries themselves (cProfile of `/`).
+# days practised in the recent window. Like PAGE_USER, built once at import.
 _completions = Completion.__table__
 _reflections = Reflection.__table__
 _uid = bindparam("uid")
