@@ -6,22 +6,65 @@ behind https) carries only the random user id; everything else lives in the data
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 from flask import abort, g, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature
 
 from content.calendar import local_today
 from models import User, db
 
+# The cookie lasts PERMANENT_SESSION_LIFETIME (400 days) from its last signing. Re-signing it
+# once a day keeps it alive for a returning user; re-signing it on every response, as Flask
+# does, cost a signature and a Set-Cookie header on every page view.
+REFRESH_AFTER = timedelta(days=1)
+
+
+class PageSession(SecureCookieSession):
+    signed_at: float | None = None  # when the cookie it came from was signed (Unix time)
+
 
 class PageSessionInterface(SecureCookieSessionInterface):
-    """Flask refreshes a permanent session's cookie on every response. Static files are
-    cached for a year and shared; they never carry a Set-Cookie (it would also cost bytes on
-    every file of a first visit)."""
+    """Flask's signed-cookie session, refreshed at most once a day. Static files are cached
+    for a year and shared; they never carry a Set-Cookie (it would also cost bytes on every
+    file of a first visit)."""
+
+    session_class = PageSession
+
+    def open_session(self, app, request) -> PageSession | None:
+        # Flask's own, except that it keeps the signing time, which Flask throws away.
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, signed_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        session = self.session_class(data)
+        session.signed_at = signed_at.timestamp()
+        return session
 
     def should_set_cookie(self, app, session) -> bool:
         if request.endpoint == "static":
             return False
-        return super().should_set_cookie(app, session)
+        if session.modified:
+            return True
+        return (
+            session.permanent
+            and app.config["SESSION_REFRESH_EACH_REQUEST"]
+            and _older_than(session.signed_at, REFRESH_AFTER)
+        )
+
+
+def _older_than(signed_at: float | None, age: timedelta) -> bool:
+    # Wall-clock seconds, as itsdangerous signs them (not the app's pinnable clock).
+    return signed_at is None or time.time() - signed_at >= age.total_seconds()
 
 
 def current_user(create: bool = True) -> User | None:
@@ -54,6 +97,13 @@ def require_user() -> User:
             "Reload the page to start again.",
         )
     return user
+
+
+def zone_state(user) -> str:
+    """Whether the page should ask the browser for its time zone: until it is confirmed."""
+    if user is None:
+        return ""
+    return "confirmed" if user.time_zone_confirmed else "unknown"
 
 
 def forget_user() -> None:

@@ -10,6 +10,11 @@ static so both see the same machine noise; each figure is the median of the runs
 
 wrk and the server share this machine's 2 cores: the figures are lower than the server alone
 could do, the same for both sides of the ratio.
+
+`/` is served from a per-process page cache while nothing it shows has changed (the two
+queries still run; see blueprints/page_cache.py). wrk's one user always hits it, so a second
+server with the cache off (`PAGE_CACHE_SIZE=0`) measures `/` rendered on every request, in
+the same rounds: what a user gets after a write, or on a day's first visit.
 """
 
 from __future__ import annotations
@@ -117,25 +122,38 @@ def stylesheet_url(base: str, cookie: str) -> str:
 def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
     seconds = ctx.size(10, 3)
     rounds = ctx.size(3, 1)
-    dynamic_runs, static_runs = [], []
-    with AppServer(gunicorn_args=gunicorn_args) as server:
+    dynamic_runs, static_runs, rendered_runs = [], [], []
+    uncached = {"FLASK_PAGE_CACHE_SIZE": "0"}
+    with (
+        AppServer(gunicorn_args=gunicorn_args) as server,
+        AppServer(gunicorn_args=gunicorn_args, env=uncached) as rendering,
+    ):
         cookie = first_visit_cookie(server.url)
         static_url = stylesheet_url(server.url, cookie)
         headers = {"Cookie": cookie, "Accept-Encoding": ACCEPT_ENCODING}
+        rendering_headers = {**headers, "Cookie": first_visit_cookie(rendering.url)}
         warm(server.url, ["/", static_url[len(server.url) :]], rounds=20, cookie=cookie)
+        warm(rendering.url, ["/"], rounds=20, cookie=rendering_headers["Cookie"])
         wrk(server.url + "/", 2, headers)
         wrk(static_url, 2, headers)
+        wrk(rendering.url + "/", 2, rendering_headers)
         for i in range(rounds):
             dynamic_runs.append(wrk(server.url + "/", seconds, headers, server.proc.pid))
             static_runs.append(wrk(static_url, seconds, headers, server.proc.pid))
+            rendered_runs.append(
+                wrk(rendering.url + "/", seconds, rendering_headers, rendering.proc.pid)
+            )
             log(
                 f"throughput{label} round {i + 1}/{rounds}: / {dynamic_runs[-1]['rps']:.0f} req/s "
                 f"p99 {dynamic_runs[-1]['p99']} ms; static {static_runs[-1]['rps']:.0f} req/s "
-                f"p99 {static_runs[-1]['p99']} ms"
+                f"p99 {static_runs[-1]['p99']} ms; / rendered {rendered_runs[-1]['rps']:.0f} "
+                f"req/s p99 {rendered_runs[-1]['p99']} ms"
             )
-        failures = sum(r["non_2xx"] + r["errors"] for r in dynamic_runs + static_runs)
+        failures = sum(
+            r["non_2xx"] + r["errors"] for r in dynamic_runs + static_runs + rendered_runs
+        )
         if failures:
-            log(f"server log tail:\n{server.log_tail(1500)}")
+            log(f"server log tail:\n{server.log_tail(1500)}\n{rendering.log_tail(1500)}")
 
     def med(runs, key):
         return median(r.get(key) for r in runs), [r.get(key) for r in runs]
@@ -148,7 +166,16 @@ def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
     d_p99, d_p99_runs = med(dynamic_runs, "p99")
     s_p50, s_p50_runs = med(static_runs, "p50")
     s_p99, s_p99_runs = med(static_runs, "p99")
-    detail = {"dynamic": dynamic_runs, "static": static_runs, "gunicorn_args": list(gunicorn_args)}
+    r_rps, r_rps_runs = med(rendered_runs, "rps")
+    r_p50, r_p50_runs = med(rendered_runs, "p50")
+    r_p99, r_p99_runs = med(rendered_runs, "p99")
+    r_cpu, r_cpu_runs = med(rendered_runs, "server_cpu_ms_per_request")
+    detail = {
+        "dynamic": dynamic_runs,
+        "static": static_runs,
+        "dynamic_page_cache_off": rendered_runs,
+        "gunicorn_args": list(gunicorn_args),
+    }
     if d_rps and d_cpu:
         ctx.note(
             f"throughput: with {CONNECTIONS} connections always waiting, mean latency is "
@@ -158,6 +185,7 @@ def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
             f"{s_cpu:.1f} ms), so even 2 whole cores could serve at most "
             f"{2000 / d_cpu:,.0f} req/s of `/`."
         )
+    rendered = f"`/` returning user, page cache off (rendered every time){label}"
     return [
         Result(GROUP, f"`/` returning user{label}: requests/s", d_rps, "req/s", None, d_rps_runs),
         Result(GROUP, f"`/` returning user{label}: p50", d_p50, "ms", None, d_p50_runs),
@@ -177,6 +205,10 @@ def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
             None,
             d_cpu_runs,
         ),
+        Result(GROUP, f"{rendered}: requests/s", r_rps, "req/s", None, r_rps_runs),
+        Result(GROUP, f"{rendered}: p50", r_p50, "ms", None, r_p50_runs),
+        Result(GROUP, f"{rendered}: p99", r_p99, "ms", None, r_p99_runs),
+        Result(GROUP, f"{rendered}: server CPU per request", r_cpu, "ms", None, r_cpu_runs),
         Result(GROUP, f"static file{label}: requests/s", s_rps, "req/s", None, s_rps_runs),
         Result(GROUP, f"static file{label}: p50", s_p50, "ms", None, s_p50_runs),
         Result(
@@ -203,5 +235,13 @@ def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
             Target(">=", RATIO_LIMIT, "x"),
             [ratio(d, s) for d, s in zip(d_rps_runs, s_rps_runs, strict=True)],
             detail=detail,
+        ),
+        Result(
+            GROUP,
+            f"dynamic (page cache off) / static requests/s{label}",
+            ratio(r_rps, s_rps),
+            "x",
+            None,
+            [ratio(d, s) for d, s in zip(r_rps_runs, s_rps_runs, strict=True)],
         ),
     ]

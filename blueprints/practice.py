@@ -11,17 +11,43 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
+from blueprints.page_cache import init_app as init_page_cache
+from blueprints.page_cache import key_mark, page_cache
+from blueprints.push import panel_state
 from content.calendar import DAYS_AHEAD, local_today, parse_day
 from content.library import Practice, Strategy, day_number
-from identity import current_user, require_user, wants_fragment
-from models import REFLECTION_MAX, AppliedWrite, Completion, Reflection, User, db
+from identity import current_user, require_user, wants_fragment, zone_state
+from models import (
+    REFLECTION_MAX,
+    AppliedWrite,
+    Completion,
+    PushSubscription,
+    Reflection,
+    User,
+    db,
+)
 from security import limit_writes
 
 bp = Blueprint("practice", __name__)
+
+
+@bp.record_once
+def _setup(state) -> None:
+    init_page_cache(state.app)
+
 
 # A device whose clock or zone runs ahead of the zone in settings may be a day ahead of us;
 # its offline writes for "its" today must still be kept.
@@ -61,42 +87,109 @@ class DayView:
         return following if following <= self.last_day else None
 
 
-def user_today(user: User) -> date:
+def user_today(user: User | PageUser) -> date:
     """The user's local date, never before their Day 1 (a zone change westwards on the first
     day must not show a "Day 0")."""
     return max(local_today(user.time_zone), user.first_date)
 
 
-def build_day(user: User, day: date) -> DayView:
+# The user as a page shows them, with their device count, in one round trip. `/` is the most
+# requested page; in its profile the ORM's user load and per-query statement building cost
+# more than the SQL itself, so pages read plain rows. Writes still load the ORM `User`.
+_users = User.__table__
+_subscriptions = PushSubscription.__table__
+PAGE_USER = select(
+    _users.c.id,
+    _users.c.time_zone,
+    _users.c.time_zone_confirmed,
+    _users.c.first_date,
+    _users.c.reminder_time,
+    _users.c.reminder_paused_until,
+    _users.c.reminder_every,
+    _users.c.next_reminder_at,
+    _users.c.next_reminder_day,
+    select(func.count())
+    .where(_subscriptions.c.user_id == _users.c.id)
+    .scalar_subquery()
+    .label("devices"),
+).where(_users.c.id == bindparam("uid"))
+
+PageUser = Row  # a row of PAGE_USER: reads like a `User`, plus `devices`
+
+
+def page_user() -> PageUser:
+    """The visitor for a page view; the first visit creates them (that visit is Day 1)."""
+    uid = session.get("uid")
+    row = _load_page_user(uid) if isinstance(uid, str) else None
+    if row is None:
+        row = _load_page_user(current_user().id)
+    return row
+
+
+def _load_page_user(uid: str) -> PageUser | None:
+    return db.session.connection().execute(PAGE_USER, {"uid": uid}).one_or_none()
+
+
+# What a day's card needs, in one round trip: the day's completion and reflection and the
+# days practised in the recent window. Like PAGE_USER, built once at import.
+_completions = Completion.__table__
+_reflections = Reflection.__table__
+_uid = bindparam("uid")
+_day = bindparam("day")
+DAY_STATE = select(
+    select(_completions.c.id)
+    .where(_completions.c.user_id == _uid, _completions.c.day == _day)
+    .scalar_subquery()
+    .label("done"),
+    select(_reflections.c.text)
+    .where(_reflections.c.user_id == _uid, _reflections.c.day == _day)
+    .scalar_subquery()
+    .label("reflection"),
+    select(func.count())
+    .where(
+        _completions.c.user_id == _uid,
+        _completions.c.day >= bindparam("start"),
+        _completions.c.day <= bindparam("today"),
+    )
+    .scalar_subquery()
+    .label("recent_done"),
+)
+
+
+def build_day(user: User | PageUser, day: date) -> DayView:
     library = current_app.extensions["library"]
     number = day_number(user.first_date, day)
     strategy, practice = library.for_day(number)
     today = user_today(user)
-    done = db.session.scalar(
-        select(Completion.id).where(Completion.user_id == user.id, Completion.day == day)
+    start = recent_start(user, today)
+    state = (
+        db.session.connection()
+        .execute(DAY_STATE, {"uid": user.id, "day": day, "start": start, "today": today})
+        .one()
     )
-    reflection = db.session.scalar(
-        select(Reflection.text).where(Reflection.user_id == user.id, Reflection.day == day)
-    )
-    recent_done, recent_span = recent_progress(user, today)
     return DayView(
         day=day,
         number=number,
         strategy=strategy,
         practice=practice,
         is_today=day == today,
-        done=done is not None,
-        reflection=reflection or "",
+        done=state.done is not None,
+        reflection=state.reflection or "",
         can_write=day <= today + timedelta(days=WRITE_AHEAD_DAYS),
-        recent_done=recent_done,
-        recent_span=recent_span,
+        recent_done=state.recent_done,
+        recent_span=(today - start).days + 1,
         last_day=today + timedelta(days=DAYS_AHEAD),
     )
 
 
+def recent_start(user: User | PageUser, today: date) -> date:
+    """The first day of the recent window: the last seven days, or fewer for a new user."""
+    return max(user.first_date, today - timedelta(days=6))
+
+
 def recent_progress(user: User, today: date) -> tuple[int, int]:
     """Days practised out of the last seven (or fewer, for a new user): kind, never a streak."""
-    start = max(user.first_date, today - timedelta(days=6))
+    start = recent_start(user, today)
     span = (today - start).days + 1
     done = db.session.scalar(
         select(func.count(Completion.id)).where(
@@ -119,7 +212,7 @@ def progress_sentence(done: int, span: int) -> str:
     return f"You practised {done} of the last 7 days."
 
 
-def _viewable_day(user: User, text: str) -> date:
+def _viewable_day(user: User | PageUser, text: str) -> date:
     day = parse_day(text)
     if day is None:
         abort(404, description="That is not a date we understand. Days look like 2026-11-26.")
@@ -131,19 +224,58 @@ def _viewable_day(user: User, text: str) -> date:
 
 @bp.get("/")
 def today():
-    user = current_user()
+    user = page_user()
     return _render_day(user, user_today(user))
 
 
 @bp.get("/day/<day_text>")
 def day(day_text: str):
-    user = current_user()
+    user = page_user()
     return _render_day(user, _viewable_day(user, day_text))
 
 
-def _render_day(user: User, day: date):
+def _render_day(user: PageUser, day: date):
     view = build_day(user, day)
-    return render_template("practice/day.html", view=view, new_key=uuid.uuid4)
+    # The reminders panel (today only) is drawn from what is loaded already.
+    reminders = panel_state(
+        user, devices=user.devices, today_done=view.done, today=user_today(user)
+    )
+
+    def render(new_key=uuid.uuid4) -> str:
+        return render_template(
+            "practice/day.html",
+            view=view,
+            new_key=new_key,
+            reminders=reminders,
+            zone_state=zone_state(user),
+        )
+
+    cache = page_cache()
+    key = _page_key(user, view, reminders)
+    if cache is None or key is None:
+        return render()
+    return cache.page(key, lambda: render(new_key=key_mark))
+
+
+def _page_key(user: PageUser, view: DayView, reminders) -> tuple | None:
+    """Everything the day page shows, for the page cache; None to render it afresh.
+
+    The rest of the page follows from these: the practice from Day 1 and the date, the
+    links and "today" from the local date (in `reminders`), the wording from the code."""
+    config = current_app.config
+    csrf_secret = session.get(config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+    if csrf_secret is None or config["WTF_CSRF_TIME_LIMIT"] is not None:
+        # A kept page keeps its signed CSRF token: only for a secret already in the session
+        # (the first render puts it there) and tokens that never expire.
+        return None
+    return (
+        request.endpoint,
+        tuple(user),
+        (view.day, view.done, view.reflection, view.recent_done),
+        reminders,
+        csrf_secret,
+        current_app.extensions["asset_version"],
+    )
 
 
 @bp.post("/day/<day_text>/done")

@@ -67,8 +67,8 @@ class ReminderState:
 
 
 def reminder_state(user: User | None) -> ReminderState:
-    public_key = reminder_config.public_key() or ""
     if user is None:
+        public_key = reminder_config.public_key() or ""
         return ReminderState(
             public_key, 0, DEFAULT_TIME.strftime("%H:%M"), None, 1, None, False, local_today("UTC")
         )
@@ -79,17 +79,23 @@ def reminder_state(user: User | None) -> ReminderState:
     done = db.session.scalar(
         select(Completion.id).where(Completion.user_id == user.id, Completion.day == today)
     )
+    return panel_state(user, devices=devices or 0, today_done=done is not None, today=today)
+
+
+def panel_state(user, *, devices: int, today_done: bool, today: date) -> ReminderState:
+    """The panel from what the caller already loaded: the today page reads the user, the
+    device count and the day's completion in its own queries and passes them in."""
     next_local = None
     if user.next_reminder_at is not None and user.next_reminder_day is not None:
         next_local = _describe_next(user)
     return ReminderState(
-        public_key=public_key,
-        devices=devices or 0,
+        public_key=reminder_config.public_key() or "",
+        devices=devices,
         time=(user.reminder_time or DEFAULT_TIME).strftime("%H:%M"),
         paused_until=user.reminder_paused_until,
         every=user.reminder_every or 1,
         next_local=next_local,
-        today_done=done is not None,
+        today_done=today_done,
         today=today,
     )
 

@@ -1,0 +1,145 @@
+"""The today page for a returning user: what it shows from its two queries, and its cookie.
+
+`/` loads the user (with their device count) and the day's state in two queries and hands
+the reminders panel what it loaded; these tests pin that what it shows is still right, on
+SQLite and PostgreSQL, and that the session cookie is re-signed only when it must be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import time as clock_time
+
+from flask.json.tag import TaggedJSONSerializer
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import event, select
+
+from models import PushSubscription, User, db
+from tests.conftest import HTMX
+
+TODAY = "2026-11-26"
+DAY = 24 * 3600
+
+
+def the_user(app) -> User:
+    with app.app_context():
+        return db.session.scalars(select(User)).one()
+
+
+def add_devices(app, user_id: str, count: int) -> None:
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        user.reminder_time = clock_time(7, 30)
+        for n in range(count):
+            db.session.add(
+                PushSubscription(
+                    user_id=user_id,
+                    endpoint=f"https://push.example.net/device-{user_id}-{n}",
+                    p256dh="key",
+                    auth="auth",
+                )
+            )
+        db.session.commit()
+
+
+def test_today_shows_the_days_state_and_the_reminders_from_its_own_queries(db_app, db_client):
+    db_client.get("/")
+    user = the_user(db_app)
+    page = db_client.get("/").get_data(as_text=True)
+    assert ">Done</button>" in page and "A fresh start today." in page
+    assert 'data-on="false"' in page and 'data-today-done="false"' in page
+    assert 'data-zone-state="unknown"' in page
+
+    db_client.post(f"/day/{TODAY}/done", headers=HTMX)
+    db_client.post(f"/day/{TODAY}/reflection", data={"text": "We laughed."}, headers=HTMX)
+    add_devices(db_app, user.id, 2)
+    db_client.post("/settings/timezone", data={"time_zone": "Europe/Paris"})
+
+    page = db_client.get("/").get_data(as_text=True)
+    assert "Done for today" in page and "Day one, done. A lovely start." in page
+    assert ">We laughed.</textarea>" in page
+    assert 'data-on="true"' in page and 'data-today-done="true"' in page
+    assert "On: every day at 07:30, on 2 devices." in page
+    assert 'data-zone-state="confirmed"' in page
+
+
+def test_another_users_devices_and_days_do_not_show(db_app):
+    first, second = db_app.test_client(), db_app.test_client()
+    first.get("/")
+    first.post(f"/day/{TODAY}/done", headers=HTMX)
+    add_devices(db_app, the_user(db_app).id, 3)
+    page = second.get("/").get_data(as_text=True)
+    assert ">Done</button>" in page and 'data-on="false"' in page
+    assert 'data-today-done="false"' in page
+
+
+def test_a_returning_visit_to_today_costs_two_queries(db_app, db_client):
+    db_client.get("/")
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with db_app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert db_client.get("/").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(statements) == 2, statements
+
+
+def test_a_returning_visit_does_not_resign_the_cookie(client):
+    first = client.get("/")
+    assert first.headers["Set-Cookie"].startswith("closer=")
+    again = client.get("/")
+    assert again.status_code == 200 and "Set-Cookie" not in again.headers
+    assert "Cookie" in again.headers["Vary"]  # the page still depends on it
+
+
+class SignedLongAgo(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return int(time.time()) - 2 * DAY
+
+
+def cookie_signed_two_days_ago(app, data: dict) -> str:
+    """A real session cookie as Flask signs it, but with a signing time two days back."""
+    serializer = URLSafeTimedSerializer(
+        app.secret_key,
+        salt="cookie-session",
+        serializer=TaggedJSONSerializer(),
+        signer=SignedLongAgo,
+        signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
+    )
+    return serializer.dumps(data)
+
+
+def test_a_cookie_older_than_a_day_is_refreshed_for_the_same_user(app, client):
+    client.get("/")
+    user = the_user(app)
+    old = cookie_signed_two_days_ago(app, {"uid": user.id, "_permanent": True})
+    client.set_cookie("closer", old)
+    response = client.get("/")
+    assert response.status_code == 200
+    refreshed = response.headers["Set-Cookie"]
+    assert refreshed.startswith("closer=") and old not in refreshed and "Expires=" in refreshed
+    # the refreshed cookie is the same user, and is not refreshed again at once
+    assert "Set-Cookie" not in client.get("/").headers
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(User)) == 1
+
+
+def test_a_session_change_still_sets_the_cookie_at_once(app):
+    # A cookie signed just now, without the CSRF secret: with CSRF on, rendering the page
+    # adds the secret to the session, a change that must reach the browser at once.
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    client.get("/")
+    user = the_user(app)
+    signer = app.session_interface.get_signing_serializer(app)
+    client.set_cookie("closer", signer.dumps({"uid": user.id, "_permanent": True}))
+    response = client.get("/")
+    assert response.headers["Set-Cookie"].startswith("closer=")
+    assert "Set-Cookie" not in client.get("/").headers
