@@ -49,8 +49,6 @@ from __future__ import annotations
 
 import logging
 import time as _time
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -59,12 +57,12 @@ from sqlalchemy import delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from content.calendar import now_utc, zone
+from content.calendar import now_utc
 from models import Completion, PushSubscription, ReminderSent, User, db
 from reminders import config as reminder_config
 from reminders import payload as payloads
-from reminders.schedule import UNANSWERED_BEFORE_BACKOFF, end_of_day, next_slot
-from reminders.webpush import PushResult, PushSender, Subscription
+from reminders.schedule import UNANSWERED_BEFORE_BACKOFF, end_of_day, next_slot, zone
+from reminders.webpush import PushJob, PushResult, PushSender, Subscription
 
 log = logging.getLogger("closer.reminders")
 
@@ -140,6 +138,7 @@ class Dispatcher:
         self.window = 2 * int(cfg["REMINDER_CONCURRENCY"])
         self.library = current_app.extensions["library"]
         self.is_postgres = db.engine.dialect.name == "postgresql"
+        self.messages: dict[tuple[date, date], bytes] = {}
 
     # -- claim ---------------------------------------------------------------------------
 
@@ -194,7 +193,7 @@ class Dispatcher:
         self.sent_marks: list[dict] = []
         self.gone_ids: list[int] = []
         self.records: list[dict] = []
-        jobs: deque[tuple[_Work, _Device]] = deque()
+        jobs: list[tuple[_Work, _Device]] = []
         for work in works.values():
             self._decide(work, jobs)
         self._send(jobs)
@@ -265,7 +264,7 @@ class Dispatcher:
 
     # -- decisions -------------------------------------------------------------------------
 
-    def _decide(self, work: _Work, jobs: deque) -> None:
+    def _decide(self, work: _Work, jobs: list) -> None:
         report = self.report
         tz = zone(work.zone)
         for device in work.devices:
@@ -309,13 +308,21 @@ class Dispatcher:
         if not missing:
             self._settle(work)  # every device already has it (an earlier pass): record it
             return
-        message = payloads.reminder_message(self.library, work.first_date, work.day)
-        work.message = payloads.encode(message)
+        work.message = self._message(work.first_date, work.day)
         work.ttl = int((end_of_day(work.day, tz) - self.now_aware).total_seconds())
         work.ttl = max(MIN_TTL, work.ttl)
         work.pending = len(missing)
         for device in missing:
             jobs.append((work, device))
+
+    def _message(self, first_date: date, day: date) -> bytes:
+        # Everyone who started on the same date gets the same practice on the same day.
+        key = (first_date, day)
+        message = self.messages.get(key)
+        if message is None:
+            message = payloads.encode(payloads.reminder_message(self.library, first_date, day))
+            self.messages[key] = message
+        return message
 
     def _advance(self, work: _Work, last_day: date | None) -> None:
         # Always the next day, even under the back-off: the quiet day is decided here at
@@ -370,34 +377,35 @@ class Dispatcher:
 
     # -- sending -------------------------------------------------------------------------
 
-    def _send(self, jobs: deque) -> None:
-        # Stop handing out new sends well before the lease ends; the rest stay due.
+    def _send(self, jobs: list[tuple[_Work, _Device]]) -> None:
+        # The whole batch goes to the sender at once. It starts no send after the deadline,
+        # well before the lease ends (those users stay due), and keeps at most `window`
+        # pushes started but not yet recorded here.
         deadline = _time.monotonic() + self.lease_seconds / 2
-        in_flight: dict[Future[PushResult], tuple[_Work, _Device]] = {}
-        last_flush = _time.monotonic()
-        while jobs or in_flight:
-            while jobs and len(in_flight) < self.window and _time.monotonic() < deadline:
-                work, device = jobs.popleft()
-                future = self.sender.submit(
-                    device.sub, work.message, ttl=work.ttl, topic=payloads.topic_for(work.day)
-                )
-                in_flight[future] = (work, device)
-            if not in_flight:
-                break
-            done, _ = wait(in_flight, timeout=FLUSH_INTERVAL, return_when=FIRST_COMPLETED)
-            for future in done:
-                work, device = in_flight.pop(future)
-                self._record_result(work, device, future.result())
-            if (
-                len(self.sent_marks) + len(self.user_writes) >= FLUSH_EVERY
-                or _time.monotonic() - last_flush >= FLUSH_INTERVAL
-            ):
+        batch = self.sender.start(
+            [
+                PushJob(device.sub, work.message, work.ttl, payloads.topic_for(work.day))
+                for work, device in jobs
+            ],
+            deadline=deadline,
+            window=self.window,
+        )
+        unsent: dict[str, _Work] = {}
+        last_flush, unflushed = _time.monotonic(), 0
+        while not batch.done:
+            for index, result in batch.results(timeout=FLUSH_INTERVAL):
+                work, device = jobs[index]
+                if result is None:
+                    unsent[work.id] = work
+                else:
+                    self._record_result(work, device, result)
+                    unflushed += 1
+            if unflushed >= FLUSH_EVERY or _time.monotonic() - last_flush >= FLUSH_INTERVAL:
                 self._flush()
-                last_flush = _time.monotonic()
-        if jobs:
-            released = {work.id: work for work, _ in jobs}
-            self.report.released += len(released)
-            self._release(list(released))
+                last_flush, unflushed = _time.monotonic(), 0
+        if unsent:
+            self.report.released += len(unsent)
+            self._release(list(unsent))
 
     def _record_result(self, work: _Work, device: _Device, result: PushResult) -> None:
         device.outcome = result.outcome
@@ -431,10 +439,10 @@ class Dispatcher:
             return
         subs = PushSubscription.__table__
         users = User.__table__
-        if self.sent_marks:
+        # One statement per day (nearly always just one), not one per device.
+        for day, device_ids in _group_by_day(self.sent_marks).items():
             db.session.execute(
-                update(subs).where(subs.c.id == _bind("sid")).values(last_sent_day=_bind("day")),
-                self.sent_marks,
+                update(subs).where(subs.c.id.in_(device_ids)).values(last_sent_day=day)
             )
         if self.gone_ids:
             db.session.execute(delete(subs).where(subs.c.id.in_(self.gone_ids)))
@@ -480,6 +488,13 @@ class Dispatcher:
             .values(reminder_lease_until=None)
         )
         db.session.commit()
+
+
+def _group_by_day(marks: list[dict]) -> dict[date, list[int]]:
+    groups: dict[date, list[int]] = {}
+    for mark in marks:
+        groups.setdefault(mark["day"], []).append(mark["sid"])
+    return groups
 
 
 def _bind(name: str):
