@@ -53,11 +53,19 @@ def parse_now(value: str | None) -> datetime | None:
 
 @reminders_cli.command("dispatch")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Run the clock (default: now).")
-def dispatch_command(now_text: str | None) -> None:
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes to run the pass in, one core each (REMINDER_PROCESSES, 1).",
+)
+def dispatch_command(now_text: str | None, processes: int | None) -> None:
     """Run one pass: send every reminder that is due, then exit."""
-    from reminders.dispatch import dispatch
+    from reminders.dispatch import dispatch_in_processes
 
-    report = dispatch(parse_now(now_text))
+    if processes is None:
+        processes = int(current_app.config["REMINDER_PROCESSES"])
+    report = dispatch_in_processes(processes, parse_now(now_text))
     click.echo(report.line())
 
 
