@@ -400,17 +400,21 @@ class Dispatcher:
         )
         unsent: dict[str, _Work] = {}
         last_flush, unflushed = _time.monotonic(), 0
-        while not batch.done:
-            for index, result in batch.results(timeout=FLUSH_INTERVAL):
-                work, device = jobs[index]
-                if result is None:
-                    unsent[work.id] = work
-                else:
-                    self._record_result(work, device, result)
-                    unflushed += 1
-            if unflushed >= FLUSH_EVERY or _time.monotonic() - last_flush >= FLUSH_INTERVAL:
-                self._flush()
-                last_flush, unflushed = _time.monotonic(), 0
+        try:
+            while not batch.done:
+                for index, result in batch.results(timeout=FLUSH_INTERVAL):
+                    work, device = jobs[index]
+                    if result is None:
+                        unsent[work.id] = work
+                    else:
+                        self._record_result(work, device, result)
+                        unflushed += 1
+                if unflushed >= FLUSH_EVERY or _time.monotonic() - last_flush >= FLUSH_INTERVAL:
+                    self._flush()
+                    last_flush, unflushed = _time.monotonic(), 0
+        finally:
+            if not batch.done:  # a failed flush (database gone...): send nothing more
+                batch.cancel()
         if unsent:
             self.report.released += len(unsent)
             self._release(list(unsent))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import email.utils
 import functools
 import hmac
@@ -41,7 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
@@ -71,7 +72,10 @@ def endpoint_origin(endpoint: str) -> str:
     Userinfo is dropped and default ports are elided so that equivalent URLs
     share one cached JWT and the ``aud`` matches what the push service expects.
     """
-    parts = urlsplit(endpoint)
+    return _origin_of(urlsplit(endpoint))
+
+
+def _origin_of(parts: SplitResult) -> str:
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise ValueError("push endpoint must be an absolute http(s) URL")
@@ -103,7 +107,8 @@ class Subscription:
     auth: str  # base64url, 16-byte auth secret
 
     def __post_init__(self) -> None:
-        endpoint_origin(self.endpoint)
+        parts = urlsplit(self.endpoint)
+        origin = _origin_of(parts)
         try:
             point = _b64url_decode(self.p256dh)
             auth = _b64url_decode(self.auth)
@@ -116,7 +121,13 @@ class Subscription:
             raise ValueError("subscription p256dh must be 65 bytes and auth 16 bytes")
         # Kept for encrypt(): the cached_property slots below, filled now since the work is
         # done (a frozen dataclass still allows writing its __dict__ directly).
-        self.__dict__.update(public_key=key, public_point=point, auth_secret=auth)
+        self.__dict__.update(
+            public_key=key,
+            public_point=point,
+            auth_secret=auth,
+            origin=origin,
+            target=_request_target(parts),
+        )
 
     @classmethod
     def from_json(cls, info: Mapping) -> Subscription:
@@ -138,9 +149,13 @@ class Subscription:
 
     @functools.cached_property
     def origin(self) -> str:
-        # Cached: read for every send (VAPID audience, logs). cached_property writes the
-        # instance __dict__ directly, which a frozen dataclass allows.
+        # Read for every send (VAPID audience, logs): worked out once, in __post_init__.
         return endpoint_origin(self.endpoint)
+
+    @functools.cached_property
+    def target(self) -> str | None:
+        """The request-target (path and query), or None if it is not safe to send."""
+        return _request_target(urlsplit(self.endpoint))
 
     def as_subscription_info(self) -> dict:
         """The browser's ``PushSubscription.toJSON()`` shape (what pywebpush expects)."""
@@ -267,9 +282,7 @@ class PushJob:
     urgency: str = "normal"
 
 
-def _target(sub: Subscription) -> str | None:
-    """The request-target (path and query) of an endpoint, or None if it is not safe to send."""
-    parts = urlsplit(sub.endpoint)
+def _request_target(parts: SplitResult) -> str | None:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return target if _SAFE_TARGET.fullmatch(target) else None
 
@@ -313,7 +326,7 @@ class PushBatch:
     """The results of one batch of jobs, collected in the caller's thread as they arrive.
 
     The loop puts ``(index, PushResult)`` on a queue as each push finishes; ``(index, None)``
-    means the job was not started because the batch's deadline had passed. With a
+    means the job was not started: the batch's deadline had passed, or it was cancelled. With a
     ``window``, the loop keeps at most that many pushes started but not yet collected here,
     so a caller that records results as it collects them never falls further behind the
     wire than the window (the dispatcher's crash guarantee rests on this).
@@ -325,7 +338,9 @@ class PushBatch:
         self.remaining = total
         self.window = window
         self.outstanding = 0  # started and not yet collected (owned by the loop)
+        self.cancelled = False  # (owned by the loop)
         self._room: asyncio.Event | None = None  # created on the loop
+        self._ready: list = []  # results of this loop iteration, published together
 
     @property
     def done(self) -> bool:
@@ -336,12 +351,12 @@ class PushBatch:
         if self.remaining == 0:
             return []
         try:
-            items = [self._queue.get(timeout=timeout)]
+            items = self._queue.get(timeout=timeout)
         except queue.Empty:
             return []
         while True:
             try:
-                items.append(self._queue.get_nowait())
+                items += self._queue.get_nowait()
             except queue.Empty:
                 break
         for item in items:
@@ -349,8 +364,15 @@ class PushBatch:
                 raise item
         self.remaining -= len(items)
         if self.window is not None:
-            self._loop.call_soon_threadsafe(self._collected, len(items))
+            # After close() the loop is closed, and there is no window left to keep.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._collected, len(items))
         return items
+
+    def cancel(self) -> None:
+        """Start no more of its jobs (those in flight finish): for a caller that stops
+        collecting, which would otherwise leave the loop waiting for room forever."""
+        self._loop.call_soon_threadsafe(self._cancel)
 
     def wait_all(self) -> list[PushResult | None]:
         ordered: list[PushResult | None] = [None] * self.remaining
@@ -367,10 +389,15 @@ class PushBatch:
             return
         if self._room is None:
             self._room = asyncio.Event()
-        while self.outstanding >= self.window:
+        while self.outstanding >= self.window and not self.cancelled:
             self._room.clear()
             await self._room.wait()
         self.outstanding += 1
+
+    def _cancel(self) -> None:
+        self.cancelled = True
+        if self._room is not None:
+            self._room.set()
 
     def _collected(self, count: int) -> None:
         self.outstanding -= count
@@ -378,7 +405,15 @@ class PushBatch:
             self._room.set()
 
     def put(self, item) -> None:
-        self._queue.put(item)
+        # One hand-off per loop iteration, not per result: every wake-up of the collecting
+        # thread costs a GIL switch away from the loop.
+        if not self._ready:
+            self._loop.call_soon(self._publish)
+        self._ready.append(item)
+
+    def _publish(self) -> None:
+        ready, self._ready = self._ready, []
+        self._queue.put(ready)
 
 
 @dataclass(frozen=True)
@@ -427,7 +462,7 @@ class PushSender:
         self._allow_loopback = allow_loopback
         self._ssl_context = ssl_context
         self._origins: dict[str, _Origin] = {}  # used on the loop only
-        self._pending: set[Future] = set()
+        self._pending: dict[Future, PushBatch] = {}
         self._pending_lock = threading.Lock()
         self._closed = False
         self._loop = _EventLoopThread()
@@ -462,7 +497,10 @@ class PushSender:
         Signing costs an ECDSA operation, so one JWT per push-service origin is
         cached until less than JWT_MIN_REMAINING of its life is left.
         """
-        origin = endpoint_origin(endpoint)
+        return {"Authorization": self.authorization(endpoint_origin(endpoint))}
+
+    def authorization(self, origin: str) -> str:
+        """The ``Authorization`` value for an origin (see ``vapid_headers``)."""
         now = self._clock()
         with self._vapid_lock:
             cached = self._vapid_cache.get(origin)
@@ -470,7 +508,7 @@ class PushSender:
                 cached = self._sign_for(origin, now)
                 self._prune_stale(now)
                 self._vapid_cache[origin] = cached
-        return {"Authorization": cached.header}
+        return cached.header
 
     def _sign_for(self, origin: str, now: float) -> _CachedVapid:
         exp = int(now) + JWT_LIFETIME
@@ -524,21 +562,24 @@ class PushSender:
             if self._closed:
                 raise RuntimeError("cannot send after close()")
             future = self._loop.run(self._run_batch(batch, jobs, deadline))
-            self._pending.add(future)
+            self._pending[future] = batch
         future.add_done_callback(self._forget)
         return batch
 
     def _forget(self, future: Future) -> None:
         with self._pending_lock:
-            self._pending.discard(future)
+            self._pending.pop(future, None)
 
     def close(self) -> None:
-        """Wait for in-flight sends, then release pooled connections and the loop thread."""
+        """Let in-flight sends finish (jobs not yet started are not sent), then release
+        pooled connections and the loop thread."""
         with self._pending_lock:
             if self._closed:
                 return
             self._closed = True
-            pending = list(self._pending)
+            pending = dict(self._pending)
+        for batch in pending.values():
+            batch.cancel()
         for future in pending:
             future.exception()  # waits; a send never raises for network failures
         self._loop.run(self._close_connections()).result()
@@ -566,10 +607,10 @@ class PushSender:
 
         async def worker() -> None:
             for index, job in queued:  # shared iterator: each job is taken exactly once
-                if deadline is not None and time.monotonic() >= deadline:
+                await batch.room()
+                if batch.cancelled or (deadline is not None and time.monotonic() >= deadline):
                     batch.put((index, None))
                     continue
-                await batch.room()
                 batch.put((index, await self._push(job)))
 
         try:
@@ -579,12 +620,12 @@ class PushSender:
 
     async def _push(self, job: PushJob) -> PushResult:
         sub = job.sub
-        target = _target(sub)
+        target = sub.target
         if target is None:
             log.warning("push refused: origin=%s endpoint path is not plain ASCII", sub.origin)
             return PushResult(sub, "rejected", None, None)
-        headers = self.vapid_headers(sub.endpoint)
-        headers |= {
+        headers = {
+            "Authorization": self.authorization(sub.origin),
             "TTL": str(job.ttl),
             "Urgency": job.urgency,
         }

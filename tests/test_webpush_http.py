@@ -322,3 +322,23 @@ def test_with_a_proxy_configured_pushes_go_through_it(make_sender, monkeypatch):
     assert (result.outcome, result.status) == ("sent", 201)
     assert proxy.seen == ["POST"]
     assert [m.payload for m in subscriber.messages] == [b"via proxy"]
+
+
+def test_close_with_a_batch_nobody_collects_sends_no_more_than_its_window(make_sender):
+    """A caller that stops collecting (a dispatcher whose database went away) must not leave
+    close() waiting for room forever, nor have the rest of its batch sent unrecorded."""
+    with PushService() as service:
+        subscribers = [service.new_subscriber() for _ in range(10)]
+        sender = make_sender(max_workers=2)
+        jobs = [PushJob(sub_at_service(s), b"x", 60) for s in subscribers]
+        batch = sender.start(jobs, window=2)
+        sender.close()
+        results = batch.wait_all()
+    sent = [r for r in results if r is not None]
+    assert len(sent) <= 2 and all(r.outcome == "sent" for r in sent)
+    assert results.count(None) == 10 - len(sent)
+    assert sum(len(s.messages) for s in subscribers) == len(sent)
+
+
+def sub_at_service(subscriber) -> Subscription:
+    return Subscription.from_json(subscriber.subscription_info)
