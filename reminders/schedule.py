@@ -73,6 +73,7 @@ def local_instant(day: date, at: time, tz: ZoneInfo) -> datetime:
     return high
 
 
+@functools.lru_cache(maxsize=4096)  # pure; the dispatcher asks up to three times per user
 def end_of_day(day: date, tz: ZoneInfo) -> datetime:
     """The aware UTC instant the local `day` ends (local midnight that starts the next)."""
     return local_instant(day + timedelta(days=1), time(0, 0), tz)
