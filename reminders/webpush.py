@@ -270,6 +270,8 @@ def encrypt(sub: Subscription, payload: bytes) -> bytes:
 
 # -- the request --------------------------------------------------------------------------------
 
+MAX_ANSWER_BYTES = 64 * 1024  # push services answer with an empty or tiny body
+
 _SAFE_TARGET = re.compile(r"/[\x21-\x7e]*")  # visible ASCII: nothing can split the request line
 
 
@@ -285,6 +287,17 @@ class PushJob:
 def _request_target(parts: SplitResult) -> str | None:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return target if _SAFE_TARGET.fullmatch(target) else None
+
+
+async def _drain(payload) -> bool:
+    """Read and drop an answer's body; False if it ran past MAX_ANSWER_BYTES (the rest is
+    left unread, so that connection must be closed, not reused)."""
+    received = 0
+    while not payload.at_eof():
+        received += len(await payload.readany())
+        if received > MAX_ANSWER_BYTES:
+            return False
+    return True
 
 
 class _Origin:
@@ -674,14 +687,16 @@ class PushSender:
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
         try:
-            protocol.set_response_params(read_until_eof=False, auto_decompress=False)
+            # read_until_eof: an answer with neither length nor chunking ends at close
+            # (RFC 9112 section 6.3), as ClientSession reads it too.
+            protocol.set_response_params(read_until_eof=True, auto_decompress=False)
             protocol.transport.write("\r\n".join(lines).encode("ascii") + body)
             message, payload = await protocol.read()
-            await payload.read()  # push answers are empty or tiny; frees the connection
+            complete = await _drain(payload)
         except BaseException:
             protocol.close()  # state unknown (timeout, reset...): never reuse it
             raise
-        if message.should_close or protocol.should_close or not protocol.is_connected():
+        if not complete or message.should_close or protocol.should_close:
             protocol.close()
         else:
             origin.idle.append(protocol)

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from reminders.webpush import PushJob, PushSender, Subscription
+from reminders.webpush import MAX_ANSWER_BYTES, PushJob, PushSender, Subscription
 from tests.pushservice import PushService
 
 SUBJECT = "mailto:ops@closer.example"
@@ -150,7 +150,8 @@ def test_each_response_framing_is_read_and_the_connection_reused(make_sender, an
 
 def test_connection_close_and_close_delimited_body_open_a_fresh_connection(make_sender):
     close_delimited = b"HTTP/1.1 201 Created\r\nConnection: close\r\n\r\nbye"
-    server = RawServer([close_delimited, close_delimited, b"HTTP/1.1 410 Gone\r\n\r\n"])
+    gone = b"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n"
+    server = RawServer([close_delimited, close_delimited, gone])
     try:
         sender = make_sender(max_workers=1)
         results = send_all(sender, [sub_at(f"http://127.0.0.1:{server.port}")] * 3)
@@ -158,6 +159,20 @@ def test_connection_close_and_close_delimited_body_open_a_fresh_connection(make_
         server.close()
     assert [r.outcome for r in results] == ["sent", "sent", "gone"]
     assert server.connections == 3
+
+
+def test_a_huge_answer_is_not_read_to_the_end_and_its_connection_not_reused(make_sender):
+    huge = b"x" * (MAX_ANSWER_BYTES + 70_000)
+    answer = b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s" % (len(huge), huge)
+    small = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+    server = RawServer([answer, small])
+    try:
+        sender = make_sender(max_workers=1)
+        results = send_all(sender, [sub_at(f"http://127.0.0.1:{server.port}")] * 2)
+    finally:
+        server.close()
+    assert [(r.outcome, r.status) for r in results] == [("sent", 201)] * 2
+    assert server.connections == 2
 
 
 def test_a_push_service_that_never_answers_times_out_as_retry(make_sender):
