@@ -1,7 +1,9 @@
 """Command line: `flask push init-keys`, `flask reminders dispatch`, `flask reminders worker`.
 
 The dispatcher runs outside the web workers on purpose: one pass from cron, or the worker's
-loop beside the web server (`make run` starts it). Any number of them may run at once.
+loop beside the web server (`make run` starts it). Any number of them may run at once. One
+process is held to one core by the GIL, so to use N cores run N workers, or give a pass
+`--processes N` (`REMINDER_PROCESSES`): N forked dispatchers share the pass through their leases.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import app_on
 from tests.pushservice import PushService
 from tests.reminders_support import SUBJECT, counts, dispatch, payloads, push_app, subscribe, utc
 
@@ -70,10 +73,13 @@ def test_worker_process_stops_cleanly_on_sigterm(tmp_path):
     assert "SIGTERM" in out and "reminders worker: stopped" in out
 
 
-def test_dispatch_in_two_processes_sends_each_reminder_once(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_dispatch_in_two_processes_sends_each_reminder_once(tmp_path, backend):
     # Small batches, so the two processes claim in turns rather than one taking everything.
-    app = push_app(tmp_path, REMINDER_BATCH_SIZE=3)
-    with PushService() as service:
+    with (
+        app_on(backend, tmp_path, push_app, REMINDER_BATCH_SIZE=3) as app,
+        PushService() as service,
+    ):
         subscribers = [service.new_subscriber() for _ in range(24)]
         for subscriber in subscribers:
             assert subscribe(app.test_client(), subscriber).status_code in (200, 201)
