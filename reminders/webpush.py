@@ -338,16 +338,18 @@ class _EventLoopThread:
 class PushBatch:
     """The results of one batch of jobs, collected in the caller's thread as they arrive.
 
-    The loop puts ``(index, PushResult)`` on a queue as each push finishes; ``(index, None)``
-    means the job was not started: the batch's deadline had passed, or it was cancelled. With a
-    ``window``, the loop keeps at most that many pushes started but not yet collected here,
-    so a caller that records results as it collects them never falls further behind the
-    wire than the window (the dispatcher's crash guarantee rests on this).
+    The loop hands over ``(index, PushResult)`` as each push finishes (all those of one loop
+    iteration together); ``(index, None)`` means the job was not started: the batch's
+    deadline had passed, or it was cancelled. With a ``window``, the loop keeps at most that
+    many pushes started but not yet collected here, so a caller that records results as it
+    collects them never falls further behind the wire than the window (the dispatcher's
+    crash guarantee rests on this).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, total: int, window: int | None) -> None:
         self._loop = loop
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.total = total
         self.remaining = total
         self.window = window
         self.outstanding = 0  # started and not yet collected (owned by the loop)
@@ -385,10 +387,12 @@ class PushBatch:
     def cancel(self) -> None:
         """Start no more of its jobs (those in flight finish): for a caller that stops
         collecting, which would otherwise leave the loop waiting for room forever."""
-        self._loop.call_soon_threadsafe(self._cancel)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to start
+            self._loop.call_soon_threadsafe(self._cancel)
 
     def wait_all(self) -> list[PushResult | None]:
-        ordered: list[PushResult | None] = [None] * self.remaining
+        """Every result, in job order (instead of ``results()``, not after it)."""
+        ordered: list[PushResult | None] = [None] * self.total
         while not self.done:
             for index, result in self.results():
                 ordered[index] = result
