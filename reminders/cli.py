@@ -1,7 +1,9 @@
 """Command line: `flask push init-keys`, `flask reminders dispatch`, `flask reminders worker`.
 
 The dispatcher runs outside the web workers on purpose: one pass from cron, or the worker's
-loop beside the web server (`make run` starts it). Any number of them may run at once.
+loop beside the web server (`make run` starts it). Any number of them may run at once. One
+process is held to one core by the GIL, so to use N cores run N workers, or give a pass
+`--processes N` (`REMINDER_PROCESSES`): N forked dispatchers share the pass through their leases.
 """
 
 from __future__ import annotations
@@ -53,11 +55,19 @@ def parse_now(value: str | None) -> datetime | None:
 
 @reminders_cli.command("dispatch")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Run the clock (default: now).")
-def dispatch_command(now_text: str | None) -> None:
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes to run the pass in, one core each (REMINDER_PROCESSES, 1).",
+)
+def dispatch_command(now_text: str | None, processes: int | None) -> None:
     """Run one pass: send every reminder that is due, then exit."""
-    from reminders.dispatch import dispatch
+    from reminders.dispatch import dispatch_in_processes
 
-    report = dispatch(parse_now(now_text))
+    if processes is None:
+        processes = int(current_app.config["REMINDER_PROCESSES"])
+    report = dispatch_in_processes(processes, parse_now(now_text))
     click.echo(report.line())
 
 

@@ -10,6 +10,8 @@ Settings (any layer of the app's configuration, e.g. `FLASK_VAPID_SUBJECT=...`):
   local testing against a push service on this machine only; refused in production.
 - `REMINDER_BATCH_SIZE`, `REMINDER_CONCURRENCY`, `REMINDER_LEASE_SECONDS`,
   `REMINDER_RETRY_SECONDS`, `REMINDER_WORKER_INTERVAL`, `PUSH_TIMEOUT`: see `dispatch.py`.
+- `REMINDER_PROCESSES`: how many processes `flask reminders dispatch` runs its pass in (one
+  per core you give it: one process is held to one core by the GIL); `--processes` wins.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ DEFAULTS = {
     "REMINDER_RETRY_SECONDS": 300,
     "REMINDER_WORKER_INTERVAL": 30,
     "PUSH_TIMEOUT": 10.0,
+    "REMINDER_PROCESSES": 1,
 }
 
 # Subjects a push service operator could never reach: reserved or local names.

@@ -48,9 +48,8 @@ The guarantee, precisely
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time as _time
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -59,12 +58,12 @@ from sqlalchemy import delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from content.calendar import now_utc, zone
+from content.calendar import now_utc
 from models import Completion, PushSubscription, ReminderSent, User, db
 from reminders import config as reminder_config
 from reminders import payload as payloads
-from reminders.schedule import UNANSWERED_BEFORE_BACKOFF, end_of_day, next_slot
-from reminders.webpush import PushResult, PushSender, Subscription
+from reminders.schedule import UNANSWERED_BEFORE_BACKOFF, end_of_day, next_slot, zone
+from reminders.webpush import PushJob, PushResult, PushSender, Subscription
 
 log = logging.getLogger("closer.reminders")
 
@@ -88,7 +87,14 @@ class DispatchReport:
     retry: int = 0  # pushes to try again later (429/5xx/network)
     released: int = 0  # users handed back unsent (lease running out)
     batches: int = 0
+    processes: int = 1
     seconds: float = 0.0
+
+    def add(self, other: DispatchReport) -> None:
+        """Count another process's pass into this one (the caller sets processes, seconds)."""
+        for name, value in other.__dict__.items():
+            if name not in ("processes", "seconds"):
+                setattr(self, name, getattr(self, name) + value)
 
     def line(self) -> str:
         parts = [f"{k}={v}" for k, v in self.__dict__.items() if k != "seconds"]
@@ -140,6 +146,7 @@ class Dispatcher:
         self.window = 2 * int(cfg["REMINDER_CONCURRENCY"])
         self.library = current_app.extensions["library"]
         self.is_postgres = db.engine.dialect.name == "postgresql"
+        self.messages: dict[tuple[date, date], bytes] = {}
 
     # -- claim ---------------------------------------------------------------------------
 
@@ -194,7 +201,7 @@ class Dispatcher:
         self.sent_marks: list[dict] = []
         self.gone_ids: list[int] = []
         self.records: list[dict] = []
-        jobs: deque[tuple[_Work, _Device]] = deque()
+        jobs: list[tuple[_Work, _Device]] = []
         for work in works.values():
             self._decide(work, jobs)
         self._send(jobs)
@@ -265,7 +272,7 @@ class Dispatcher:
 
     # -- decisions -------------------------------------------------------------------------
 
-    def _decide(self, work: _Work, jobs: deque) -> None:
+    def _decide(self, work: _Work, jobs: list) -> None:
         report = self.report
         tz = zone(work.zone)
         for device in work.devices:
@@ -309,13 +316,21 @@ class Dispatcher:
         if not missing:
             self._settle(work)  # every device already has it (an earlier pass): record it
             return
-        message = payloads.reminder_message(self.library, work.first_date, work.day)
-        work.message = payloads.encode(message)
+        work.message = self._message(work.first_date, work.day)
         work.ttl = int((end_of_day(work.day, tz) - self.now_aware).total_seconds())
         work.ttl = max(MIN_TTL, work.ttl)
         work.pending = len(missing)
         for device in missing:
             jobs.append((work, device))
+
+    def _message(self, first_date: date, day: date) -> bytes:
+        # Everyone who started on the same date gets the same practice on the same day.
+        key = (first_date, day)
+        message = self.messages.get(key)
+        if message is None:
+            message = payloads.encode(payloads.reminder_message(self.library, first_date, day))
+            self.messages[key] = message
+        return message
 
     def _advance(self, work: _Work, last_day: date | None) -> None:
         # Always the next day, even under the back-off: the quiet day is decided here at
@@ -370,34 +385,39 @@ class Dispatcher:
 
     # -- sending -------------------------------------------------------------------------
 
-    def _send(self, jobs: deque) -> None:
-        # Stop handing out new sends well before the lease ends; the rest stay due.
+    def _send(self, jobs: list[tuple[_Work, _Device]]) -> None:
+        # The whole batch goes to the sender at once. It starts no send after the deadline,
+        # well before the lease ends (those users stay due), and keeps at most `window`
+        # pushes started but not yet recorded here.
         deadline = _time.monotonic() + self.lease_seconds / 2
-        in_flight: dict[Future[PushResult], tuple[_Work, _Device]] = {}
-        last_flush = _time.monotonic()
-        while jobs or in_flight:
-            while jobs and len(in_flight) < self.window and _time.monotonic() < deadline:
-                work, device = jobs.popleft()
-                future = self.sender.submit(
-                    device.sub, work.message, ttl=work.ttl, topic=payloads.topic_for(work.day)
-                )
-                in_flight[future] = (work, device)
-            if not in_flight:
-                break
-            done, _ = wait(in_flight, timeout=FLUSH_INTERVAL, return_when=FIRST_COMPLETED)
-            for future in done:
-                work, device = in_flight.pop(future)
-                self._record_result(work, device, future.result())
-            if (
-                len(self.sent_marks) + len(self.user_writes) >= FLUSH_EVERY
-                or _time.monotonic() - last_flush >= FLUSH_INTERVAL
-            ):
-                self._flush()
-                last_flush = _time.monotonic()
-        if jobs:
-            released = {work.id: work for work, _ in jobs}
-            self.report.released += len(released)
-            self._release(list(released))
+        batch = self.sender.start(
+            [
+                PushJob(device.sub, work.message, work.ttl, payloads.topic_for(work.day))
+                for work, device in jobs
+            ],
+            deadline=deadline,
+            window=self.window,
+        )
+        unsent: dict[str, _Work] = {}
+        last_flush, unflushed = _time.monotonic(), 0
+        try:
+            while not batch.done:
+                for index, result in batch.results(timeout=FLUSH_INTERVAL):
+                    work, device = jobs[index]
+                    if result is None:
+                        unsent[work.id] = work
+                    else:
+                        self._record_result(work, device, result)
+                        unflushed += 1
+                if unflushed >= FLUSH_EVERY or _time.monotonic() - last_flush >= FLUSH_INTERVAL:
+                    self._flush()
+                    last_flush, unflushed = _time.monotonic(), 0
+        finally:
+            if not batch.done:  # a failed flush (database gone...): send nothing more
+                batch.cancel()
+        if unsent:
+            self.report.released += len(unsent)
+            self._release(list(unsent))
 
     def _record_result(self, work: _Work, device: _Device, result: PushResult) -> None:
         device.outcome = result.outcome
@@ -431,10 +451,10 @@ class Dispatcher:
             return
         subs = PushSubscription.__table__
         users = User.__table__
-        if self.sent_marks:
+        # One statement per day (nearly always just one), not one per device.
+        for day, device_ids in _group_by_day(self.sent_marks).items():
             db.session.execute(
-                update(subs).where(subs.c.id == _bind("sid")).values(last_sent_day=_bind("day")),
-                self.sent_marks,
+                update(subs).where(subs.c.id.in_(device_ids)).values(last_sent_day=day)
             )
         if self.gone_ids:
             db.session.execute(delete(subs).where(subs.c.id.in_(self.gone_ids)))
@@ -480,6 +500,13 @@ class Dispatcher:
             .values(reminder_lease_until=None)
         )
         db.session.commit()
+
+
+def _group_by_day(marks: list[dict]) -> dict[date, list[int]]:
+    groups: dict[date, list[int]] = {}
+    for mark in marks:
+        groups.setdefault(mark["day"], []).append(mark["sid"])
+    return groups
 
 
 def _bind(name: str):
@@ -529,3 +556,54 @@ def dispatch(now: datetime | None = None, sender: PushSender | None = None) -> D
         db.session.rollback()
     report.seconds = _time.monotonic() - started
     return report
+
+
+def dispatch_in_processes(processes: int, now: datetime | None = None) -> DispatchReport:
+    """One pass run by `processes` forked processes at once, on one core each.
+
+    A dispatcher process is held to one core by the GIL, and the claim's leases already keep
+    any number of dispatchers apart (see the module docstring), so this is that design on one
+    machine: each child runs an ordinary `dispatch()` until no due user is left unclaimed.
+    Fork (not spawn) hands each child the loaded app without re-reading its configuration.
+    """
+    if processes <= 1:
+        return dispatch(now)
+    started = _time.monotonic()
+    app = current_app._get_current_object()
+    db.session.remove()
+    db.engine.dispose()  # no pooled connection may be shared with the children
+    context = multiprocessing.get_context("fork")
+    children = []
+    for _ in range(processes):
+        receiver, sender_end = context.Pipe(duplex=False)
+        child = context.Process(target=_pass_in_child, args=(app, now, sender_end))
+        child.start()
+        sender_end.close()
+        children.append((child, receiver))
+    report, failures = DispatchReport(processes=processes), []
+    for child, receiver in children:
+        try:
+            outcome = receiver.recv()
+        except EOFError:
+            outcome = f"exited with {child.exitcode} before reporting"
+        child.join()
+        if isinstance(outcome, DispatchReport):
+            report.add(outcome)
+        else:
+            failures.append(outcome)
+    report.seconds = _time.monotonic() - started
+    if failures:
+        # What the others sent is recorded; what the failed one held stays due (its leases).
+        raise RuntimeError(f"{len(failures)} dispatcher processes failed: {failures}")
+    return report
+
+
+def _pass_in_child(app, now: datetime | None, results) -> None:
+    try:
+        with app.app_context():
+            report = dispatch(now)
+        results.send(report)
+    except Exception as exc:  # reported to the parent, which fails the command
+        results.send(f"{type(exc).__name__}: {exc}")
+    finally:
+        results.close()

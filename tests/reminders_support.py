@@ -48,9 +48,10 @@ def subscribe(client, subscriber, reminder_time: str | None = None, **extra):
     return client.post("/push/subscriptions", json=body)
 
 
-def dispatch(app, now: datetime) -> str:
-    """Run `flask reminders dispatch --now ...` and return what it printed."""
-    result = app.test_cli_runner().invoke(args=["reminders", "dispatch", "--now", now.isoformat()])
+def dispatch(app, now: datetime, *options: str) -> str:
+    """Run `flask reminders dispatch --now ... [options]` and return what it printed."""
+    args = ["reminders", "dispatch", "--now", now.isoformat(), *options]
+    result = app.test_cli_runner().invoke(args=args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     return result.output
 

@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import app_on
 from tests.pushservice import PushService
-from tests.reminders_support import SUBJECT, payloads, push_app, subscribe, utc
+from tests.reminders_support import SUBJECT, counts, dispatch, payloads, push_app, subscribe, utc
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,3 +71,29 @@ def test_worker_process_stops_cleanly_on_sigterm(tmp_path):
             proc.kill()
     assert proc.returncode == 0, err
     assert "SIGTERM" in out and "reminders worker: stopped" in out
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_dispatch_in_two_processes_sends_each_reminder_once(tmp_path, backend):
+    # Small batches, so the two processes claim in turns rather than one taking everything.
+    with (
+        app_on(backend, tmp_path, push_app, REMINDER_BATCH_SIZE=3) as app,
+        PushService() as service,
+    ):
+        subscribers = [service.new_subscriber() for _ in range(24)]
+        for subscriber in subscribers:
+            assert subscribe(app.test_client(), subscriber).status_code in (200, 201)
+        now = utc(2026, 11, 27, 8, 31)
+        output = dispatch(app, now, "--processes", "2")
+        again = dispatch(app, now, "--processes", "2")
+    report = counts(output)
+    assert (report["processes"], report["claimed"], report["sent"]) == (2, 24, 24)
+    assert (report["reminded"], report["released"], report["retry"]) == (24, 0, 0)
+    assert counts(again)["claimed"] == 0  # everything recorded: nothing is due any more
+    assert [[p["day"] for p in payloads(s)] for s in subscribers] == [["2026-11-27"]] * 24
+
+
+def test_dispatch_processes_must_be_positive(tmp_path):
+    app = push_app(tmp_path)
+    result = app.test_cli_runner().invoke(args=["reminders", "dispatch", "--processes", "0"])
+    assert result.exit_code != 0 and "--processes" in result.output

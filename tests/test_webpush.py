@@ -393,8 +393,8 @@ class ForgingSender(PushSender):
 
     forged: str = ""
 
-    def vapid_headers(self, endpoint: str) -> dict[str, str]:
-        return {"Authorization": self.forged}
+    def authorization(self, origin: str) -> str:
+        return self.forged
 
 
 def _forge(signing_key, claimed_key, **claims) -> str:
