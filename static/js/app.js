@@ -108,12 +108,21 @@
     }, function () { /* offline and not cached: the page keeps working without them */ });
   }
 
-  // `load` may come before the first paint: wait for the next frame too, so that nothing
-  // (not even the zone report's Intl set-up) runs or downloads ahead of it. A hidden page
-  // paints no frames, and has nothing to protect.
+  /* `load` may come before the first paint (Lighthouse saw it do so): wait for the page's
+     first contentful paint too, so that nothing (not even the zone report's Intl set-up)
+     runs or downloads ahead of it. A frame alone is not enough: one may pass before the
+     text is painted. A hidden page paints nothing and has nothing to protect. */
   function afterPaint() {
-    if (document.visibilityState === "hidden") loadLater();
-    else requestAnimationFrame(function () { setTimeout(loadLater, 0); });
+    var types = (window.PerformanceObserver && PerformanceObserver.supportedEntryTypes) || [];
+    var start = function () { setTimeout(loadLater, 0); };
+    if (document.visibilityState === "hidden") return loadLater();
+    if (types.indexOf("paint") < 0) return requestAnimationFrame(start);
+    if (performance.getEntriesByName("first-contentful-paint").length) return start();
+    var observer = new PerformanceObserver(function () {
+      observer.disconnect();
+      start();
+    });
+    observer.observe({ type: "paint", buffered: true });
   }
 
   if (document.readyState === "complete") afterPaint();
