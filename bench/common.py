@@ -441,6 +441,14 @@ def launch_chromium(playwright, **kwargs):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, **kwargs)
 
 
+def wait_ready(page, timeout_ms: float = 30000) -> None:
+    """Until the page's scripts, which load after `load` and the first paint
+    (static/js/app.js), have all run and htmx has wired the page: `<html data-ready>`."""
+    page.wait_for_function(
+        "() => document.documentElement.dataset.ready === 'true'", timeout=timeout_ms
+    )
+
+
 def warm(url: str, paths: Sequence[str], rounds: int = 8, cookie: str | None = None) -> None:
     """Request each path a few times so every worker has imported, connected and compiled
     its templates: benchmarks measure the steady state, not a cold start."""

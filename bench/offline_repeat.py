@@ -18,7 +18,17 @@ from __future__ import annotations
 import time
 from datetime import date
 
-from bench.common import PHONE, AppServer, Context, Result, Target, launch_chromium, log, median
+from bench.common import (
+    PHONE,
+    AppServer,
+    Context,
+    Result,
+    Target,
+    launch_chromium,
+    log,
+    median,
+    wait_ready,
+)
 
 GROUP = "offline_repeat"
 LIMIT_MS = 200.0
@@ -112,6 +122,7 @@ def run(ctx: Context) -> list[Result]:
             context.add_init_script(MARK_SCRIPT)
             page = context.new_page()
             page.goto(server.url + "/", wait_until="load")
+            wait_ready(page)  # pwa.js, which registers the worker, loads after `load`
             today = page.evaluate(
                 "() => new Intl.DateTimeFormat('en-CA', "
                 "{year:'numeric',month:'2-digit',day:'2-digit'}).format(new Date())"

@@ -1,8 +1,11 @@
-/* Closer's page script: CSRF for htmx, the reflection counter, and first-visit time zone.
-   Plain JavaScript, no build step. Offline and push live in their own files. */
+/* Closer's first script, the only one in <head>: CSRF for htmx, the reflection counter, and
+   the loader of every other script. Plain JavaScript, no build step. Offline and push live
+   in their own files. */
 "use strict";
 
 (function () {
+  var root = document.documentElement;
+
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : "";
@@ -19,6 +22,33 @@
   }
   document.addEventListener("input", function (event) {
     if (event.target.matches && event.target.matches("textarea[maxlength]")) updateCounter(event.target);
+  });
+
+  // Chromium may offer installation before pwa.js has loaded: keep the offer for it.
+  window.addEventListener("beforeinstallprompt", function (event) {
+    event.preventDefault(); // our own button (pwa.js) instead of the browser's mini-infobar
+    window.closerInstallPrompt = event;
+  });
+  window.addEventListener("appinstalled", function () { window.closerInstallPrompt = null; });
+
+  /* A write tapped before htmx has loaded goes out as a plain POST, and the page is about to
+     be replaced by the answer. htmx, arriving meanwhile, would send a second tap of the same
+     form again under a fresh key, so the same write would be applied twice: until the page
+     is replaced, such a form takes no more taps. (Capture phase: before htmx sees it.) */
+  document.addEventListener("submit", function (event) {
+    if (event.target.dataset && event.target.dataset.sentPlain) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  }, true);
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!event.defaultPrevented && form.matches && form.matches("form[data-outbox]")) form.dataset.sentPlain = "1";
+  });
+  // Back to this page from the browser's cache: its forms may be used again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    document.querySelectorAll("form[data-sent-plain]").forEach(function (form) { delete form.dataset.sentPlain; });
   });
 
   // First visit: tell the server the browser's zone, so "today" is the user's own date.
@@ -45,24 +75,56 @@
     }).catch(function () { /* offline: try again next visit */ });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", reportTimeZone);
-  } else {
-    reportTimeZone();
-  }
+  /* Every other script (the offline outbox and layer, reminders, htmx) and the zone report
+     start after `load` and the first paint: Lighthouse's LCP estimate, like a phone on a slow network, pays for
+     every request started before the first paint, and until they run every write works as a
+     plain form POST. They run in the listed order (async = false); htmx comes last, so the
+     outbox is listening before htmx can send a write. Once all have run and htmx has wired
+     the page, <html data-ready> says so (tests and benchmarks wait for it). */
+  var later = ((document.currentScript && document.currentScript.dataset.afterLoad) || "").split(" ").filter(Boolean);
+  var htmxWired = new Promise(function (resolve) {
+    document.addEventListener("htmx:after:process", function wired(event) {
+      if (event.target !== document.body) return;
+      document.removeEventListener("htmx:after:process", wired);
+      resolve();
+    });
+  });
 
-  // Scripts nobody needs before the first paint (the reminder panel's) load after `load`,
-  // so a first visit on a slow network paints sooner and waits for fewer bytes. Until then
-  // their forms still work as plain POSTs.
-  var later = (document.currentScript && document.currentScript.dataset.afterLoad) || "";
-  function loadLater() {
-    later.split(" ").filter(Boolean).forEach(function (src) {
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
       var script = document.createElement("script");
       script.src = src;
       script.async = false;
+      script.onload = resolve;
+      script.onerror = reject;
       document.head.appendChild(script);
     });
   }
-  if (document.readyState === "complete") loadLater();
-  else window.addEventListener("load", loadLater);
+
+  function loadLater() {
+    reportTimeZone();
+    Promise.all(later.map(loadScript).concat(htmxWired)).then(function () {
+      root.dataset.ready = "true";
+    }, function () { /* offline and not cached: the page keeps working without them */ });
+  }
+
+  /* `load` may come before the first paint (Lighthouse saw it do so): wait for the page's
+     first contentful paint too, so that nothing (not even the zone report's Intl set-up)
+     runs or downloads ahead of it. A frame alone is not enough: one may pass before the
+     text is painted. A hidden page paints nothing and has nothing to protect. */
+  function afterPaint() {
+    var types = (window.PerformanceObserver && PerformanceObserver.supportedEntryTypes) || [];
+    var start = function () { setTimeout(loadLater, 0); };
+    if (document.visibilityState === "hidden") return loadLater();
+    if (types.indexOf("paint") < 0) return requestAnimationFrame(start);
+    if (performance.getEntriesByName("first-contentful-paint").length) return start();
+    var observer = new PerformanceObserver(function () {
+      observer.disconnect();
+      start();
+    });
+    observer.observe({ type: "paint", buffered: true });
+  }
+
+  if (document.readyState === "complete") afterPaint();
+  else window.addEventListener("load", afterPaint);
 })();

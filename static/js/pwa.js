@@ -319,13 +319,17 @@
     });
   }
 
-  window.addEventListener("beforeinstallprompt", function (event) {
-    event.preventDefault(); // our own button instead of the browser's mini-infobar
+  function offerInstall(event) {
     installPrompt = event;
     var section = $("install");
     if (!section || standalone() || dismissed()) return;
     $("install-prompt").hidden = false;
     section.hidden = false;
+  }
+
+  window.addEventListener("beforeinstallprompt", function (event) {
+    event.preventDefault(); // our own button instead of the browser's mini-infobar
+    offerInstall(event);
   });
 
   window.addEventListener("appinstalled", function () {
@@ -401,6 +405,8 @@
 
   function start() {
     setupInstall();
+    // This file loads after `load`; an offer made before then was kept by app.js.
+    if (self.closerInstallPrompt) offerInstall(self.closerInstallPrompt);
     setupWorker();
     if (!outbox) return;
     if (csrfToken()) outbox.rememberToken(csrfToken()).catch(noop);

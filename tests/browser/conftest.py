@@ -364,3 +364,23 @@ def cached_paths(page) -> list[str]:
           return out;
         }"""
     )
+
+
+def wait_ready(page) -> None:
+    """Until the scripts that load after `load` (static/js/app.js's loader) have all run and
+    htmx has wired the page: `<html data-ready>`. Before that every form is a plain POST."""
+    page.wait_for_function("() => document.documentElement.dataset.ready === 'true'")
+
+
+def goto_ready(page, url: str):
+    """`page.goto(url)`, then `wait_ready`; returns the navigation's response."""
+    response = page.goto(url)
+    wait_ready(page)
+    return response
+
+
+def reload_ready(page):
+    """`page.reload()`, then `wait_ready`; returns the navigation's response."""
+    response = page.reload()
+    wait_ready(page)
+    return response

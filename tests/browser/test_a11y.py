@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONES, ROOT, wait_until
+from tests.browser.conftest import PHONES, ROOT, goto_ready, reload_ready, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,7 @@ def test_no_axe_violations_on_any_page(live_server, new_context, guard, scheme):
         )
     )
     page = context.new_page()
-    page.goto(live_server.url + "/")
+    goto_ready(page, live_server.url + "/")
     assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (
         scheme == "dark"
     )
@@ -69,11 +69,11 @@ def test_no_axe_violations_on_any_page(live_server, new_context, guard, scheme):
                 + timedelta(days=1)).isoformat()
     for path in PAGES:
         url = live_server.url + path.format(tomorrow=tomorrow)
-        page.goto(url)
+        goto_ready(page, url)
         assert_clean(page, f"{path} ({scheme})")
 
     # The done state, the reflection saved, the offline badge and the pending notes.
-    page.goto(live_server.url + "/")
+    goto_ready(page, live_server.url + "/")
     guard.allow_offline_noise()
     context.set_offline(True)
     page.get_by_role("button", name="Done", exact=True).click()
@@ -84,7 +84,7 @@ def test_no_axe_violations_on_any_page(live_server, new_context, guard, scheme):
     assert_clean(page, f"/ offline with pending writes ({scheme})")
     context.set_offline(False)
     wait_until(page, "CloserOutbox.count().then((n) => n === 0)")
-    page.reload()
+    reload_ready(page)
     expect(page.locator("#done").get_by_text("Done for today")).to_be_visible()
     # The update banner and an outbox notice, as they look when shown (the update and
     # outbox tests show them for real; here only their colours and names matter).
@@ -106,6 +106,6 @@ def test_no_axe_violations_in_the_ios_install_steps(live_server, new_context, gu
         )
     )
     page = context.new_page()
-    page.goto(live_server.url + "/")
+    goto_ready(page, live_server.url + "/")
     expect(page.locator("#install-ios")).to_be_visible()
     assert_clean(page, f"/ with install steps ({scheme})")

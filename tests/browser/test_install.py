@@ -8,7 +8,7 @@ import struct
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONES, wait_for_worker
+from tests.browser.conftest import PHONES, goto_ready, reload_ready, wait_for_worker
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +39,7 @@ def test_no_installability_errors_and_the_install_button_appears(
     )
     guard.watch(context)
     page = context.pages[0] if context.pages else context.new_page()
-    page.goto(live_server.url + "/")
+    goto_ready(page, live_server.url + "/")
     wait_for_worker(page)
     cdp = context.new_cdp_session(page)
 
@@ -65,8 +65,7 @@ def test_no_installability_errors_and_the_install_button_appears(
     # offers installation. (Headless Chromium cannot open a real app window, so the page's
     # `display-mode: standalone` is emulated, as Safari's `navigator.standalone` is below.)
     context.add_init_script(STANDALONE)
-    page.reload()
-    page.wait_for_load_state("load")
+    reload_ready(page)
     assert page.evaluate("matchMedia('(display-mode: standalone)').matches")
     page.wait_for_function("() => window.installOffered === true")
     expect(page.locator("#practice-title")).to_be_visible()
@@ -77,7 +76,7 @@ def test_no_installability_errors_and_the_install_button_appears(
 def test_ios_safari_gets_add_to_home_screen_steps_with_the_reason(live_server, new_context, guard):
     context = guard.watch(new_context(**PHONES["iphone"]))
     page = context.new_page()
-    page.goto(live_server.url + "/")
+    goto_ready(page, live_server.url + "/")
     steps = page.locator("#install-ios")
     expect(steps).to_be_visible()
     assert "Add to Home Screen" in steps.inner_text()
@@ -87,8 +86,7 @@ def test_ios_safari_gets_add_to_home_screen_steps_with_the_reason(live_server, n
     # "Not now" hides the steps, and they stay hidden on the next visit.
     page.get_by_role("button", name="Not now").click()
     expect(page.locator("#install")).to_be_hidden()
-    page.reload()
-    page.wait_for_load_state("load")
+    reload_ready(page)
     expect(page.locator("#install")).to_be_hidden()
 
 
@@ -97,8 +95,7 @@ def test_ios_home_screen_app_shows_no_install_steps(live_server, new_context, gu
     # What iOS Safari reports for a page opened from the Home Screen.
     context.add_init_script("Object.defineProperty(navigator, 'standalone', { value: true })")
     page = context.new_page()
-    page.goto(live_server.url + "/")
-    page.wait_for_load_state("load")
+    goto_ready(page, live_server.url + "/")
     expect(page.locator("#practice-title")).to_be_visible()
     expect(page.locator("#install")).to_be_hidden()
 
@@ -107,6 +104,6 @@ def test_android_without_an_install_offer_shows_nothing(live_server, new_context
     """Incognito-like contexts never get `beforeinstallprompt`: no button, no iOS steps."""
     context = guard.watch(new_context(**PHONES["pixel"]))
     page = context.new_page()
-    page.goto(live_server.url + "/")
+    goto_ready(page, live_server.url + "/")
     wait_for_worker(page)
     expect(page.locator("#install")).to_be_hidden()

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from models import Completion, Reflection, db
+from tests.browser.conftest import goto_ready
 
 PAGES = ["/", "/day/{tomorrow}", "/strategies", "/strategies/empathy", "/progress", "/settings",
          "/about", "/settings/delete"]
@@ -24,11 +25,11 @@ def tomorrow(page) -> str:
 def test_every_page_fits_320px_with_thumb_sized_targets(live_server, new_context, guard, scheme):
     context = guard.watch(new_context(**NARROW, color_scheme=scheme))
     page = context.new_page()
-    page.goto(live_server.url + "/")
+    goto_ready(page, live_server.url + "/")
     first_day = tomorrow(page)
     for path in PAGES:
         url = live_server.url + path.format(tomorrow=first_day)
-        page.goto(url)
+        goto_ready(page, url)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 320, f"{path} scrolls sideways: {width}px"
         small = page.evaluate(

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import cached_paths, pixel_only, wait_for_worker
+from tests.browser.conftest import cached_paths, goto_ready, pixel_only, wait_for_worker
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +21,7 @@ def expected_title(app, first: date, day: date) -> str:
 def visit_online(page, url: str) -> str:
     """Open the app once with a network and wait until the worker has filled the offline
     cache for the coming week. Returns the day the page considers today."""
-    page.goto(url + "/")
+    goto_ready(page, url + "/")
     wait_for_worker(page)
     page.wait_for_function("() => document.documentElement.dataset.offlineReady")
     return page.evaluate("document.documentElement.dataset.offlineReady")
@@ -54,7 +54,7 @@ def test_week_library_and_progress_open_offline_then_today_follows_the_clock(
     assert page.evaluate("navigator.onLine") is False
 
     for n, day in enumerate(week, start=1):
-        response = page.goto(f"{live_server.url}/day/{day.isoformat()}")
+        response = goto_ready(page, f"{live_server.url}/day/{day.isoformat()}")
         assert response.ok and response.from_service_worker
         assert page.locator(".day-label").inner_text().startswith(f"Day {n} · ")
         assert page.locator("h1#practice-title").inner_text() == expected_title(
@@ -62,27 +62,27 @@ def test_week_library_and_progress_open_offline_then_today_follows_the_clock(
         )
         expect(page.locator("#offline-badge")).to_be_visible()
 
-    page.goto(live_server.url + "/strategies")
+    goto_ready(page, live_server.url + "/strategies")
     assert page.locator("h1").inner_text() == "Six ways to grow closer"
     strategy = library.strategies[2]
-    page.goto(f"{live_server.url}/strategies/{strategy.key}")
+    goto_ready(page, f"{live_server.url}/strategies/{strategy.key}")
     assert page.locator("h1").inner_text() == strategy.name
     assert page.locator("details.practice").count() == len(strategy.practices)
-    page.goto(live_server.url + "/progress")
+    goto_ready(page, live_server.url + "/progress")
     assert page.locator("h1").inner_text() == "Your practice"
     assert page.locator("table.calendar tbody tr").count() == 6
 
     # A page never opened online: the offline page, not the browser's error.
-    page.goto(f"{live_server.url}/day/{(today + timedelta(days=10)).isoformat()}")
+    goto_ready(page, f"{live_server.url}/day/{(today + timedelta(days=10)).isoformat()}")
     assert page.locator("h1").inner_text() == "You are offline"
-    page.goto(live_server.url + "/settings/delete")
+    goto_ready(page, live_server.url + "/settings/delete")
     assert page.locator("h1").inner_text() == "You are offline"
 
     # Three days after that visit, still offline: `/` is day 4's practice. The worker reads
     # the device's real clock, which is three days past the server's and the page's; the
     # page's clock moves on too, so the card's own checks agree with the worker.
     phone_context.clock.set_fixed_time(then + timedelta(days=3))
-    response = page.goto(live_server.url + "/")
+    response = goto_ready(page, live_server.url + "/")
     assert response.ok and response.from_service_worker
     later = today + timedelta(days=3)
     assert page.locator("#card").get_attribute("data-day") == later.isoformat()
@@ -105,7 +105,7 @@ def test_an_htmx_form_that_cannot_be_sent_offline_leaves_the_page_working(
     visit_online(page, live_server.url)
     guard.allow_offline_noise()
     phone_context.set_offline(True)
-    page.goto(live_server.url + "/settings")
+    goto_ready(page, live_server.url + "/settings")
     page.locator("#time_zone").select_option("Europe/Berlin")
     page.get_by_role("button", name="Save time zone").click()
     notice = page.locator("#outbox-notice")

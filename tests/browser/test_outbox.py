@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import AppliedWrite, Completion, Reflection, db
-from tests.browser.conftest import pixel_only, wait_for_worker, wait_until
+from tests.browser.conftest import goto_ready, pixel_only, reload_ready, wait_for_worker, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +37,7 @@ def rows(live_server):
 
 
 def open_ready(page, url: str) -> date:
-    page.goto(url + "/")
+    goto_ready(page, url + "/")
     wait_for_worker(page)
     page.wait_for_function("() => document.documentElement.dataset.offlineReady")
     return date.fromisoformat(page.locator("#card").get_attribute("data-day"))
@@ -62,7 +62,7 @@ def test_offline_done_and_reflection_sync_exactly_once(live_server, phone_contex
     assert rows(live_server) == ([], [], [])
 
     # A reload with no network: the cached card, with what is waiting laid over it.
-    page.reload()
+    reload_ready(page)
     assert page.locator("#card").get_attribute("data-day") == today.isoformat()
     page.locator("#done").get_by_text("Done. Well practised.").wait_for()
     assert page.locator("#reflection-text").input_value() == REFLECTION
@@ -105,7 +105,7 @@ def test_offline_done_and_reflection_sync_exactly_once(live_server, phone_contex
     assert page.locator("#card .pending-note").count() == 0
 
     # The server's own page agrees.
-    page.reload()
+    reload_ready(page)
     expect(page.locator("#done").get_by_role("button", name="Done", exact=True)).to_be_visible()
     assert page.locator("#reflection-text").input_value() == REFLECTION
 
@@ -189,7 +189,7 @@ def test_a_server_error_keeps_the_write_until_the_server_recovers(
     )
 
     live_server.answer_again()
-    page.reload()  # app start replays
+    reload_ready(page)  # app start replays
     wait_outbox(page, "n === 0")
     assert rows(live_server)[0] == [today]
     expect(page.locator("#offline-badge")).to_be_hidden()
@@ -289,7 +289,7 @@ def test_the_worker_queue_write_delivers_and_the_card_shows_it(live_server, phon
     phone_context.set_offline(True)
     worker.evaluate(f"queueWrite('/day/{today.isoformat()}/undo', {{}})")
     assert page.evaluate("CloserOutbox.count()") == 1
-    page.reload()
+    reload_ready(page)
     expect(page.locator("#done").get_by_role("button", name="Done", exact=True)).to_be_visible()
     expect(page.locator("#done").get_by_text("Saved on this phone")).to_be_visible()
     phone_context.set_offline(False)
@@ -322,6 +322,6 @@ def test_online_writes_swap_the_servers_fragment_and_refresh_the_offline_copy(
     )
     guard.allow_offline_noise()
     phone_context.set_offline(True)
-    page.goto(f"{live_server.url}/day/{today.isoformat()}")
+    goto_ready(page, f"{live_server.url}/day/{today.isoformat()}")
     expect(page.locator("#done").get_by_text("Done for today")).to_be_visible()
     expect(page.locator("#done .pending-note")).to_have_count(0)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from models import PushSubscription, User, db
 from reminders import vapid
-from tests.browser.conftest import PHONES, wait_until
+from tests.browser.conftest import PHONES, goto_ready, wait_until
 from tests.pushservice import PushService
 
 STUB = """
@@ -86,8 +86,7 @@ def test_remind_me_daily_then_a_dispatched_push_shows_the_notification(
     context.grant_permissions(["notifications"], origin=push_server.url)
     context.add_init_script(STUB % json.dumps(subscriber.subscription_info))
     page = context.new_page()
-    page.goto(push_server.url + "/")
-    page.wait_for_selector("#reminders[data-push-ready]", state="attached")
+    goto_ready(page, push_server.url + "/")
 
     # No permission prompt before the tap: the page has not asked for anything.
     assert page.evaluate("self.__pushOptions === undefined")
@@ -149,8 +148,7 @@ def test_ios_outside_the_home_screen_gets_an_explanation_not_a_prompt(
 ):
     context = guard.watch(new_context(**PHONES["iphone"]))
     page = context.new_page()
-    page.goto(push_server.url + "/settings")
-    page.wait_for_selector("#reminders[data-push-ready]", state="attached")
+    goto_ready(page, push_server.url + "/settings")
     page.get_by_role("button", name="Remind me daily").click()
     note = page.locator('[data-push-note="ios"]')
     note.wait_for()
@@ -162,8 +160,7 @@ def test_ios_outside_the_home_screen_gets_an_explanation_not_a_prompt(
 def test_denied_permission_is_explained(push_server, new_context, guard):
     context = guard.watch(new_context(**PHONES["pixel"]))
     page = context.new_page()
-    page.goto(push_server.url + "/")
-    page.wait_for_selector("#reminders[data-push-ready]", state="attached")
+    goto_ready(page, push_server.url + "/")
     # No permission was granted to this context, so Chromium refuses the request, as when a
     # person taps Block: the page must say how to undo that.
     page.get_by_role("button", name="Remind me daily").click()

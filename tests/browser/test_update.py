@@ -8,7 +8,14 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ROOT, pixel_only, wait_for_worker, wait_until
+from tests.browser.conftest import (
+    ROOT,
+    goto_ready,
+    pixel_only,
+    reload_ready,
+    wait_for_worker,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +48,7 @@ def test_new_version_waits_for_the_tap_then_serves_new_assets(
 
     guard.allow_offline_noise()
     page = phone_context.new_page()
-    page.goto(live_server.url + "/")
+    goto_ready(page, live_server.url + "/")
     wait_for_worker(page)
     page.wait_for_function("() => document.documentElement.dataset.offlineReady")
     assert sorted(cache_names(page)) == [f"closer-pages-{old_version}", f"closer-static-{old_version}"]
@@ -58,7 +65,7 @@ def test_new_version_waits_for_the_tap_then_serves_new_assets(
     assert new_version != old_version
 
     # The next visit finds the new worker; it installs and waits, the old one stays in charge.
-    page.reload()
+    reload_ready(page)
     banner = page.locator("#update-banner")
     expect(banner).to_be_visible(timeout=15000)
     expect(banner).to_have_text("Update available. Tap to update.")
@@ -93,7 +100,7 @@ def test_new_version_waits_for_the_tap_then_serves_new_assets(
 
     # Offline, the new version's own pages and assets (prepared while it was installing).
     phone_context.set_offline(True)
-    page.reload()
+    reload_ready(page)
     expect(page.locator("#practice-title")).to_be_visible()
     assert new_hash in page.locator('link[rel="stylesheet"]').get_attribute("href")
     assert page.evaluate(
