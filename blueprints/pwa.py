@@ -10,6 +10,8 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, jsonify, render_template
 from flask_wtf.csrf import generate_csrf
 
+from assets import INLINE_SCRIPTS
+
 bp = Blueprint("pwa", __name__)
 
 SERVICE_WORKER = Path(__file__).resolve().parent.parent / "service-worker.js"
@@ -110,7 +112,11 @@ def service_worker():
     any change to a static file changes the worker's bytes and triggers an update."""
     asset_url = current_app.extensions["asset_url"]
     hashes = current_app.extensions["asset_hashes"]
-    precache = [asset_url(name) for name in sorted(hashes) if not name.startswith("img/shots/")]
+    precache = [
+        asset_url(name)
+        for name in sorted(hashes)
+        if not name.startswith("img/shots/") and name not in INLINE_SCRIPTS  # pages carry those
+    ]
     prelude = (
         f"const VERSION = {json.dumps(current_app.extensions['asset_version'])};\n"
         f"const PRECACHE = {json.dumps(precache + ['/offline', '/manifest.webmanifest'])};\n"

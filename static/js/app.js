@@ -1,6 +1,6 @@
-/* Closer's first script, the only one in <head>: CSRF for htmx, the reflection counter, and
-   the loader of every other script. Plain JavaScript, no build step. Offline and push live
-   in their own files. */
+/* Closer's first script, written inline into every page's <head> (assets.INLINE_SCRIPTS; the
+   CSP allows it by its hash): CSRF for htmx, the reflection counter, and the loader of every
+   other script. Plain JavaScript, no build step. Offline and push live in their own files. */
 "use strict";
 
 (function () {
