@@ -8,7 +8,7 @@ UUID (`key`): the offline outbox replays writes, and a key already applied is a 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import (
@@ -87,7 +87,7 @@ class DayView:
         return following if following <= self.last_day else None
 
 
-def user_today(user: User | PageUser) -> date:
+def user_today(user: User | PageUser | NewVisitor) -> date:
     """The user's local date, never before their Day 1 (a zone change westwards on the first
     day must not show a "Day 0")."""
     return max(local_today(user.time_zone), user.first_date)
@@ -119,11 +119,23 @@ PageUser = Row  # a row of PAGE_USER: reads like a `User`, plus `devices`
 
 def page_user() -> PageUser:
     """The visitor for a page view; the first visit creates them (that visit is Day 1)."""
-    uid = session.get("uid")
-    row = _load_page_user(uid) if isinstance(uid, str) else None
+    row = returning_page_user()
     if row is None:
         row = _load_page_user(current_user().id)
     return row
+
+
+def returning_page_user() -> PageUser | None:
+    uid = session.get("uid")
+    return _load_page_user(uid) if isinstance(uid, str) else None
+
+
+@dataclass(frozen=True)
+class NewVisitor:
+    """Who a first visit would create (see identity.current_user), before creating them."""
+
+    time_zone: str = "UTC"
+    first_date: date = field(default_factory=lambda: local_today("UTC"))
 
 
 def _load_page_user(uid: str) -> PageUser | None:
@@ -212,7 +224,7 @@ def progress_sentence(done: int, span: int) -> str:
     return f"You practised {done} of the last 7 days."
 
 
-def _viewable_day(user: User | PageUser, text: str) -> date:
+def _viewable_day(user: User | PageUser | NewVisitor, text: str) -> date:
     day = parse_day(text)
     if day is None:
         abort(404, description="That is not a date we understand. Days look like 2026-11-26.")
@@ -230,6 +242,10 @@ def today():
 
 @bp.get("/day/<day_text>")
 def day(day_text: str):
+    # A first visit may come through a day's link; only a day the new visitor could open
+    # creates them, so a 404 (a mistyped or stale link) changes nothing.
+    if returning_page_user() is None:
+        _viewable_day(NewVisitor(), day_text)
     user = page_user()
     return _render_day(user, _viewable_day(user, day_text))
 

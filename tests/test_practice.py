@@ -39,6 +39,21 @@ def test_first_visit_sets_a_long_lived_httponly_lax_cookie(client):
     assert count(client.application, User) == 1
 
 
+@pytest.mark.parametrize("path", ["/day/2000-01-01", "/day/2026-11-25", "/day/2027-03-01",
+                                  "/day/yesterday"])
+def test_a_first_visit_to_a_day_nobody_could_open_creates_nobody(client, path):
+    # a mistyped or stale day link is a 404 that changes nothing
+    response = client.get(path)
+    assert response.status_code == 404 and "not" in response.get_data(as_text=True)
+    assert count(client.application, User) == 0
+
+
+def test_a_first_visit_through_todays_link_starts_the_practice_there(client):
+    response = client.get(f"/day/{TODAY}")
+    assert response.status_code == 200 and "Day 1 · " in response.get_data(as_text=True)
+    assert count(client.application, User) == 1
+
+
 def test_done_swaps_the_fragment_and_undo_reverts_it(db_app, db_client):
     db_client.get("/")
     response = db_client.post(f"/day/{TODAY}/done", headers=HTMX)
