@@ -30,10 +30,16 @@ def zone_names() -> tuple[str, ...]:
     return tuple(sorted(names | {"UTC"}))
 
 
+@cache
+def _listed_zones() -> frozenset[str]:
+    # A set for the membership test: every page and every dispatched user asks it.
+    return frozenset(zone_names())
+
+
 def is_valid_zone(name: object) -> bool:
     if not isinstance(name, str) or not 0 < len(name) <= 64 or ".." in name:
         return False
-    if name in zone_names():
+    if name in _listed_zones():
         return True
     try:
         ZoneInfo(name)
