@@ -24,7 +24,7 @@ import dbtools
 import security
 from assets import Assets
 from content.library import load_library
-from identity import PageSessionInterface, wants_fragment, zone_state
+from identity import PageSessionInterface, page_zone, wants_fragment, zone_state
 from models import db
 
 ROOT = Path(__file__).resolve().parent
@@ -99,7 +99,8 @@ def _page_context() -> dict:
     """Tell the page whether the browser should report its time zone (first visit only)."""
     from flask import g
 
-    return {"zone_state": zone_state(g.get("user"))}
+    user = g.get("user")
+    return {"zone_state": zone_state(user), "page_zone": page_zone(user)}
 
 
 def _default_content() -> Path:

@@ -106,6 +106,14 @@ def zone_state(user) -> str:
     return "confirmed" if user.time_zone_confirmed else "unknown"
 
 
+def page_zone(user) -> str:
+    """The zone the user's "today" follows, once confirmed, for the page's scripts and the
+    offline worker ("" until then: they use the device's own zone)."""
+    if user is None or not user.time_zone_confirmed:
+        return ""
+    return user.time_zone
+
+
 def forget_user() -> None:
     session.clear()
     g.pop("user", None)

@@ -30,16 +30,24 @@ const NEVER_CACHE = new Set(["/settings/delete", "/settings/deleted"]);
 
 /* ---- dates: the device's local calendar day, as YYYY-MM-DD ---- */
 
-function localDate(date) {
-  const parts = {};
-  for (const { type, value } of new Intl.DateTimeFormat("en-CA", {
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-  }).formatToParts(date)) {
-    parts[type] = value;
+function localDate(date, timeZone) {
+  const options = { year: "numeric", month: "2-digit", day: "2-digit" };
+  let format;
+  try {
+    format = new Intl.DateTimeFormat("en-CA", { ...options, timeZone: timeZone || undefined });
+  } catch (error) {
+    format = new Intl.DateTimeFormat("en-CA", options); // a zone this browser does not know
   }
+  const parts = {};
+  for (const { type, value } of format.formatToParts(date)) parts[type] = value;
   return `${parts.year}-${parts.month}-${parts.day}`;
+}
+
+/* The zone the user's "today" follows (Settings), as the last online `/` said it
+   (Closer-Time-Zone); none before the browser has confirmed one: then the device's. */
+async function userZone(origin) {
+  const root = await caches.match(`${origin}/`);
+  return (root && root.headers.get("Closer-Time-Zone")) || undefined;
 }
 
 function isDay(text) {
@@ -188,8 +196,9 @@ async function page(event, url) {
 async function cachedPage(url) {
   const cache = await caches.open(PAGES_CACHE);
   if (url.pathname === "/") {
-    // The device's own date, not the date of the last online visit.
-    const today = await cache.match(`${url.origin}/day/${localDate(new Date(Date.now()))}`);
+    // The user's date now, not the date of the last online visit.
+    const day = localDate(new Date(Date.now()), await userZone(url.origin));
+    const today = await cache.match(`${url.origin}/day/${day}`);
     if (today) return today;
   }
   return cache.match(pageKey(url));
@@ -213,7 +222,7 @@ let lastRefresh = { at: 0, day: null, done: Promise.resolve() };
 // that was done for the same day within the last minute. Either way, once the pages are in
 // the cache, the page hears OFFLINE_READY.
 async function refreshPages(today, force) {
-  const day = isDay(today) ? today : localDate(new Date(Date.now()));
+  const day = isDay(today) ? today : localDate(new Date(Date.now()), await userZone(self.location.origin));
   const recent = Date.now() - lastRefresh.at < REFRESH_INTERVAL_MS && lastRefresh.day === day;
   if (force || !recent) {
     const done = refreshUrls(["/", ...weekFrom(day).map((d) => `/day/${d}`), ...PAGES]);
@@ -250,7 +259,7 @@ async function refreshUrls(urls, cacheName = PAGES_CACHE) {
 // During an update: fetch the offline pages into the new cache; where the network fails,
 // copy the older version's page (an old page beats an /offline page on a train).
 async function carryPages() {
-  const day = localDate(new Date(Date.now()));
+  const day = localDate(new Date(Date.now()), await userZone(self.location.origin));
   const urls = ["/", ...weekFrom(day).map((d) => `/day/${d}`), ...PAGES];
   const failed = await refreshUrls(urls);
   if (!failed.length) return;

@@ -15,6 +15,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    make_response,
     redirect,
     render_template,
     request,
@@ -29,7 +30,7 @@ from blueprints.page_cache import key_mark, page_cache
 from blueprints.push import panel_state
 from content.calendar import DAYS_AHEAD, local_today, parse_day
 from content.library import Practice, Strategy, day_number
-from identity import current_user, require_user, wants_fragment, zone_state
+from identity import current_user, page_zone, require_user, wants_fragment, zone_state
 from models import (
     REFLECTION_MAX,
     AppliedWrite,
@@ -264,13 +265,17 @@ def _render_day(user: PageUser, day: date):
             new_key=new_key,
             reminders=reminders,
             zone_state=zone_state(user),
+            page_zone=page_zone(user),
         )
 
     cache = page_cache()
     key = _page_key(user, view, reminders)
-    if cache is None or key is None:
-        return render()
-    return cache.page(key, lambda: render(new_key=key_mark))
+    html = render() if cache is None or key is None else cache.page(key, lambda: render(key_mark))
+    response = make_response(html)
+    if zone := page_zone(user):
+        # Offline, the worker opens today's card from the cached `/`: this says whose today.
+        response.headers["Closer-Time-Zone"] = zone
+    return response
 
 
 def _page_key(user: PageUser, view: DayView, reminders) -> tuple | None:

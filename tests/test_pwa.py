@@ -212,3 +212,17 @@ def test_our_templates_need_no_unsafe_csp(name):
     for body in re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", source, re.S):
         assert re.fullmatch(r'\{\{ inline_script\("[^"]+"\) \}\}', body), "inline script"
     assert "style=" not in source and "<style" not in source and "hx-on" not in source
+
+
+def test_day_pages_say_whose_today_once_the_zone_is_confirmed(client):
+    first = client.get("/")
+    assert "Closer-Time-Zone" not in first.headers  # still the "UTC" placeholder
+    assert "data-zone=" not in first.get_data(as_text=True)
+    client.post("/settings/timezone", data={"time_zone": "Pacific/Kiritimati"})
+    today = client.get("/").get_data(as_text=True).split('action="/day/')[1][:10]
+    for url in ("/", f"/day/{today}"):
+        response = client.get(url)
+        assert response.headers["Closer-Time-Zone"] == "Pacific/Kiritimati"
+        assert '<body data-zone-state="confirmed" data-zone="Pacific/Kiritimati">' in (
+            response.get_data(as_text=True)
+        )

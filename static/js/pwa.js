@@ -18,11 +18,18 @@
   function $(id) { return document.getElementById(id); }
   function noop() {}
 
+  // The user's date: in the zone from Settings once confirmed (<body data-zone>), so near
+  // midnight the page and the server agree on "today" wherever the phone's clock is set.
   function localDate(date) {
     var parts = {};
-    new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit" })
-      .formatToParts(date || new Date())
-      .forEach(function (p) { parts[p.type] = p.value; });
+    var options = { year: "numeric", month: "2-digit", day: "2-digit" };
+    var format;
+    try {
+      format = new Intl.DateTimeFormat("en-CA", Object.assign({ timeZone: document.body.dataset.zone || undefined }, options));
+    } catch (error) {
+      format = new Intl.DateTimeFormat("en-CA", options); // a zone this browser does not know
+    }
+    format.formatToParts(date || new Date()).forEach(function (p) { parts[p.type] = p.value; });
     return parts.year + "-" + parts.month + "-" + parts.day;
   }
 
