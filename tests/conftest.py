@@ -161,3 +161,34 @@ def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf-token" content="([^"]+)"', html)
     assert match, "page has no CSRF meta tag"
     return match.group(1)
+
+
+# ------------------------------------------------------------------------------------------
+# Push senders (tests/test_webpush*.py)
+
+VAPID_SUBJECT = "mailto:ops@closer.example"
+
+
+@pytest.fixture(scope="module")
+def vapid_key():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def make_sender(vapid_key):
+    """`make(**kwargs)` builds a PushSender (5 s timeout unless given); all are closed after."""
+    from reminders.webpush import PushSender
+
+    senders = []
+
+    def make(**kwargs) -> PushSender:
+        kwargs.setdefault("timeout", 5.0)
+        sender = PushSender(vapid_key, VAPID_SUBJECT, **kwargs)
+        senders.append(sender)
+        return sender
+
+    yield make
+    for sender in senders:
+        sender.close()

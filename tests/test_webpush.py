@@ -31,9 +31,9 @@ from reminders.webpush import (
     endpoint_origin,
     parse_retry_after,
 )
+from tests.conftest import VAPID_SUBJECT as SUBJECT
 from tests.pushservice import PushService, b64url, b64url_decode, verify_vapid
 
-SUBJECT = "mailto:ops@closer.example"
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -50,30 +50,10 @@ class FakeClock:
         self.now += seconds
 
 
-@pytest.fixture(scope="module")
-def vapid_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
 @pytest.fixture
 def service():
     with PushService() as svc:
         yield svc
-
-
-@pytest.fixture
-def make_sender(vapid_key):
-    senders = []
-
-    def make(**kwargs) -> PushSender:
-        kwargs.setdefault("timeout", 5.0)
-        sender = PushSender(vapid_key, SUBJECT, **kwargs)
-        senders.append(sender)
-        return sender
-
-    yield make
-    for sender in senders:
-        sender.close()
 
 
 @pytest.fixture

@@ -25,28 +25,6 @@ from cryptography.x509.oid import NameOID
 from reminders.webpush import MAX_ANSWER_BYTES, PushJob, PushSender, Subscription
 from tests.pushservice import PushService
 
-SUBJECT = "mailto:ops@closer.example"
-
-
-@pytest.fixture(scope="module")
-def vapid_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture
-def make_sender(vapid_key):
-    senders = []
-
-    def make(**kwargs) -> PushSender:
-        kwargs.setdefault("timeout", 5.0)
-        sender = PushSender(vapid_key, SUBJECT, **kwargs)
-        senders.append(sender)
-        return sender
-
-    yield make
-    for sender in senders:
-        sender.close()
-
 
 def keys() -> dict[str, str]:
     with PushService() as service:  # only for a subscriber's real keys
