@@ -388,7 +388,9 @@ class Dispatcher:
     def _send(self, jobs: list[tuple[_Work, _Device]]) -> None:
         # The whole batch goes to the sender at once. It starts no send after the deadline,
         # well before the lease ends (those users stay due), and keeps at most `window`
-        # pushes started but not yet recorded here.
+        # pushes started and not yet recorded here (a chunk counts until the next
+        # `results()` call); with a flush every FLUSH_EVERY records, a crash can repeat at
+        # most `window + FLUSH_EVERY` pushes.
         deadline = _time.monotonic() + self.lease_seconds / 2
         batch = self.sender.start(
             [
@@ -406,10 +408,13 @@ class Dispatcher:
                     work, device = jobs[index]
                     if result is None:
                         unsent[work.id] = work
-                    else:
-                        self._record_result(work, device, result)
-                        unflushed += 1
-                if unflushed >= FLUSH_EVERY or _time.monotonic() - last_flush >= FLUSH_INTERVAL:
+                        continue
+                    self._record_result(work, device, result)
+                    unflushed += 1
+                    if unflushed >= FLUSH_EVERY:  # mid-chunk too: the crash bound needs it
+                        self._flush()
+                        last_flush, unflushed = _time.monotonic(), 0
+                if _time.monotonic() - last_flush >= FLUSH_INTERVAL:
                     self._flush()
                     last_flush, unflushed = _time.monotonic(), 0
         finally:

@@ -341,9 +341,11 @@ class PushBatch:
     The loop hands over ``(index, PushResult)`` as each push finishes (all those of one loop
     iteration together); ``(index, None)`` means the job was not started: the batch's
     deadline had passed, or it was cancelled. With a ``window``, the loop keeps at most that
-    many pushes started but not yet collected here, so a caller that records results as it
-    collects them never falls further behind the wire than the window (the dispatcher's
-    crash guarantee rests on this).
+    many pushes started and not yet done with by the caller: those in flight plus those
+    collected by the latest ``results()`` call, which the caller is done with when it calls
+    ``results()`` again. So a caller that records each chunk before asking for the next never
+    has more than the window between the wire and its records (the dispatcher's crash
+    guarantee rests on this).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, total: int, window: int | None) -> None:
@@ -352,7 +354,8 @@ class PushBatch:
         self.total = total
         self.remaining = total
         self.window = window
-        self.outstanding = 0  # started and not yet collected (owned by the loop)
+        self.outstanding = 0  # started and not yet done with (owned by the loop)
+        self._held = 0  # collected by the latest results() call (owned by the caller)
         self.cancelled = False  # (owned by the loop)
         self._room: asyncio.Event | None = None  # created on the loop
         self._ready: list = []  # results of this loop iteration, published together
@@ -363,6 +366,7 @@ class PushBatch:
 
     def results(self, timeout: float | None = None) -> list[tuple[int, PushResult | None]]:
         """Whatever has arrived, waiting up to ``timeout`` for the first ([] if nothing did)."""
+        self._release_held()
         if self.remaining == 0:
             return []
         try:
@@ -378,11 +382,17 @@ class PushBatch:
             if isinstance(item, BaseException):
                 raise item
         self.remaining -= len(items)
-        if self.window is not None:
-            # After close() the loop is closed, and there is no window left to keep.
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._collected, len(items))
+        self._held = len(items)
         return items
+
+    def _release_held(self) -> None:
+        """The caller is done with the previous chunk: its room goes back to the loop."""
+        if self.window is None or not self._held:
+            return
+        held, self._held = self._held, 0
+        # After close() the loop is closed, and there is no window left to keep.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._collected, held)
 
     def cancel(self) -> None:
         """Start no more of its jobs (those in flight finish): for a caller that stops

@@ -52,7 +52,18 @@ def _url() -> str:
 @pytest.fixture(scope="module")
 def push_service():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.pushservice", "--port", "0", "--no-verify"],
+        # 20 ms per push, as a near push service answers: without it a pass of 2,000 users
+        # can end before the kill test has seen one under way.
+        [
+            sys.executable,
+            "-m",
+            "tests.pushservice",
+            "--port",
+            "0",
+            "--no-verify",
+            "--delay",
+            "0.02",
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
