@@ -101,9 +101,17 @@
     });
   }
 
+  // Pages with nothing for htmx to do (the library, progress, about) skip it: less script to
+  // parse on a slow phone, and no long task after the first paint.
+  function usesHtmx() {
+    return document.querySelector("[hx-get],[hx-post],[hx-put],[hx-patch],[hx-delete]") !== null;
+  }
+
   function loadLater() {
     reportTimeZone();
-    Promise.all(later.map(loadScript).concat(htmxWired)).then(function () {
+    var withHtmx = usesHtmx();
+    var scripts = withHtmx ? later : later.filter(function (src) { return src.indexOf("/vendor/htmx") < 0; });
+    Promise.all(scripts.map(loadScript).concat(withHtmx ? [htmxWired] : [])).then(function () {
       root.dataset.ready = "true";
     }, function () { /* offline and not cached: the page keeps working without them */ });
   }

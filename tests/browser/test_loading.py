@@ -145,3 +145,17 @@ def test_an_install_offer_made_before_the_scripts_load_is_kept(live_server, phon
     scripts.release()
     wait_ready(page)
     expect(page.get_by_role("button", name="Install app")).to_be_visible()
+
+
+@pixel_only
+def test_only_pages_with_something_for_htmx_load_it(live_server, phone_context):
+    page = phone_context.new_page()
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    for path, wants in (("/strategies", False), ("/progress", False), ("/about", False),
+                        ("/", True), ("/settings", True)):
+        fetched.clear()
+        goto_ready(page, live_server.url + path)  # ready either way: offline layer, reminders
+        assert page.evaluate("typeof window.htmx !== 'undefined'") is wants, path
+        assert any("/vendor/htmx" in url for url in fetched) is wants, path
+        assert page.evaluate("typeof window.CloserOutbox !== 'undefined'"), path
