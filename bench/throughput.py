@@ -12,7 +12,7 @@ wrk and the server share this machine's 2 cores: the figures are lower than the 
 could do, the same for both sides of the ratio.
 
 `/` is served from a per-process page cache while nothing it shows has changed (the two
-queries still run; see blueprints/page_cache.py). wrk's one user always hits it, so a second
+queries still run; see page_cache.py). wrk's one user always hits it, so a second
 server with the cache off (`PAGE_CACHE_SIZE=0`) measures `/` rendered on every request, in
 the same rounds: what a user gets after a write, or on a day's first visit.
 """

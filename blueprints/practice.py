@@ -25,8 +25,6 @@ from flask import (
 from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
-from blueprints.page_cache import init_app as init_page_cache
-from blueprints.page_cache import key_mark, page_cache
 from blueprints.push import panel_state
 from content.calendar import DAYS_AHEAD, local_today, parse_day
 from content.library import Practice, Strategy, day_number
@@ -40,6 +38,8 @@ from models import (
     User,
     db,
 )
+from page_cache import init_app as init_page_cache
+from page_cache import key_mark, page_cache
 from security import limit_writes
 
 bp = Blueprint("practice", __name__)

@@ -1,4 +1,4 @@
-"""The per-process cache of day pages (blueprints/page_cache.py): a kept page is served only
+"""The per-process cache of day pages (page_cache.py): a kept page is served only
 while everything it shows is unchanged, and always with fresh idempotency keys."""
 
 from __future__ import annotations
