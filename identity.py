@@ -7,7 +7,8 @@ behind https) carries only the random user id; everything else lives in the data
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from flask import abort, g, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
@@ -67,6 +68,14 @@ def _older_than(signed_at: float | None, age: timedelta) -> bool:
     return signed_at is None or time.time() - signed_at >= age.total_seconds()
 
 
+@dataclass(frozen=True)
+class NewVisitor:
+    """Who a first visit creates: pages can check a day against them before creating them."""
+
+    time_zone: str = "UTC"  # until the browser reports its own
+    first_date: date = field(default_factory=lambda: local_today("UTC"))
+
+
 def current_user(create: bool = True) -> User | None:
     """The visitor's user row, created on the first visit (that visit is their Day 1)."""
     if "user" in g:
@@ -76,7 +85,8 @@ def current_user(create: bool = True) -> User | None:
     if isinstance(uid, str):
         user = db.session.get(User, uid)
     if user is None and create:
-        user = User(time_zone="UTC", first_date=local_today("UTC"))
+        visitor = NewVisitor()
+        user = User(time_zone=visitor.time_zone, first_date=visitor.first_date)
         db.session.add(user)
         db.session.commit()
         session.clear()

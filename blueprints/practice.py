@@ -8,7 +8,7 @@ UUID (`key`): the offline outbox replays writes, and a key already applied is a 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask import (
@@ -28,7 +28,14 @@ from sqlalchemy.exc import IntegrityError
 from blueprints.push import panel_state
 from content.calendar import DAYS_AHEAD, local_today, parse_day
 from content.library import Practice, Strategy, day_number
-from identity import current_user, page_zone, require_user, wants_fragment, zone_state
+from identity import (
+    NewVisitor,
+    current_user,
+    page_zone,
+    require_user,
+    wants_fragment,
+    zone_state,
+)
 from models import (
     REFLECTION_MAX,
     AppliedWrite,
@@ -129,14 +136,6 @@ def page_user() -> PageUser:
 def returning_page_user() -> PageUser | None:
     uid = session.get("uid")
     return _load_page_user(uid) if isinstance(uid, str) else None
-
-
-@dataclass(frozen=True)
-class NewVisitor:
-    """Who a first visit would create (see identity.current_user), before creating them."""
-
-    time_zone: str = "UTC"
-    first_date: date = field(default_factory=lambda: local_today("UTC"))
 
 
 def _load_page_user(uid: str) -> PageUser | None:
