@@ -38,7 +38,7 @@ compress = Compress()
 class Defaults:
     SECRET_KEY = None
     SQLALCHEMY_DATABASE_URI = None  # instance/closer.db unless DATABASE_URL says otherwise
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # see _engine_options
     SESSION_COOKIE_NAME = "closer"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -58,13 +58,17 @@ class Defaults:
         "application/manifest+json",
         "image/svg+xml",
     ]
-    COMPRESS_ALGORITHM = ["br", "gzip"]
-    # Brotli per response for pages (static files are compressed once, see assets.py). On
-    # `/` (10.8 KB of HTML): quality 4, Flask-Compress's default, 3,248 B in 0.12 ms;
-    # quality 3, 3,468 B in 0.065 ms; 1, 3,798 B in 0.04 ms; 5, 3,031 B in 0.16 ms. 3 halves
-    # the cost for 220 B, keeping the page far under its 8 KB.
+    # Pages are compressed per response (static files once, see assets.py). Measured on `/`
+    # for a returning user (14.3 KB of HTML): zstd level 3, 4,896 B in 0.050 ms; brotli
+    # quality 3, 4,948 B in 0.077 ms (quality 4: 4,652 B in 0.138 ms); gzip 6, 4,714 B in
+    # 0.098 ms. Chromium and Firefox accept zstd; Safari gets brotli.
+    COMPRESS_ALGORITHM = ["zstd", "br", "gzip"]
+    COMPRESS_ZSTD_LEVEL = 3
     COMPRESS_BR_LEVEL = 3
     COMPRESS_MIN_SIZE = 256
+    # No compressed response carries a validator (pages are never 304, as bench/findings.md
+    # explains; static files are precompressed): Flask-Compress's conditional pass only costs.
+    COMPRESS_EVALUATE_CONDITIONAL_REQUEST = False
     DEPLOYMENT = "local"  # "production" turns on every start-up refusal
     PROXY_FIX = 0  # number of trusted proxies in front of the app (0: none)
     CONTENT_PATH = None  # the practice library; tests point it at broken copies
@@ -124,8 +128,18 @@ def _configure(app: Flask, overrides: dict) -> None:
         f"sqlite:///{Path(app.instance_path) / 'closer.db'}"
     )
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(uri)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    )
     if app.config["DEPLOYMENT"] == "production":
         app.config["SESSION_COOKIE_SECURE"] = True
+
+
+def _engine_options(uri: str, configured: dict) -> dict:
+    """A database server can drop connections (restart, failover, idle timeout): check each
+    one as it leaves the pool. An embedded SQLite file cannot, and the check is a query of
+    its own on every request (a third of `/`'s statements), so it is off there."""
+    return {"pool_pre_ping": not uri.startswith("sqlite"), **configured}
 
 
 def normalise_database_url(uri: str) -> str:

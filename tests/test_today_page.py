@@ -13,7 +13,7 @@ from datetime import time as clock_time
 
 from flask.json.tag import TaggedJSONSerializer
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from models import PushSubscription, User, db
 from tests.conftest import HTMX
@@ -91,6 +91,18 @@ def test_a_returning_visit_to_today_costs_two_queries(db_app, db_client):
     assert len(statements) == 2, statements
 
 
+def test_connections_are_checked_before_use_on_a_database_server_only(db_app):
+    """A server can drop a pooled connection (restart, failover); an SQLite file cannot, and
+    the check is a statement of its own on every request."""
+    from app import _engine_options
+
+    with db_app.app_context():
+        engine = db.engine
+    assert engine.pool._pre_ping is (engine.dialect.name != "sqlite")
+    # An operator's own engine options still win.
+    assert _engine_options("sqlite:///x.db", {"pool_pre_ping": True})["pool_pre_ping"] is True
+
+
 def test_a_returning_visit_does_not_resign_the_cookie(client):
     first = client.get("/")
     assert first.headers["Set-Cookie"].startswith("closer=")
@@ -143,3 +155,21 @@ def test_a_session_change_still_sets_the_cookie_at_once(app):
     response = client.get("/")
     assert response.headers["Set-Cookie"].startswith("closer=")
     assert "Set-Cookie" not in client.get("/").headers
+
+
+def test_the_cookie_follows_a_secret_key_rotation(app):
+    """The signing serializer is kept between requests, but not past a change of keys: an
+    old key still signs in while it is a fallback, and no longer once it is dropped."""
+    client = app.test_client()
+    client.get("/")
+    user = the_user(app)
+    old_key = app.config["SECRET_KEY"]
+    app.config["SECRET_KEY"] = "a-new-secret-key-that-is-long-enough-111111"
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert client.get("/").status_code == 200
+    with app.app_context():
+        assert [u.id for u in db.session.scalars(select(User))] == [user.id]
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    client.get("/")  # the cookie is still signed with the old key: a stranger now
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 2
