@@ -34,6 +34,16 @@ class PageSessionInterface(SecureCookieSessionInterface):
 
     session_class = PageSession
 
+    def get_signing_serializer(self, app):
+        # Flask builds a new serializer (and its signer) for every request; the keys change
+        # only when the configuration does, so one is kept per key set.
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = app.extensions.get("session_serializer")
+        if cached is None or cached[0] != keys:
+            cached = (keys, super().get_signing_serializer(app))
+            app.extensions["session_serializer"] = cached
+        return cached[1]
+
     def open_session(self, app, request) -> PageSession | None:
         # Flask's own, except that it keeps the signing time, which Flask throws away.
         serializer = self.get_signing_serializer(app)

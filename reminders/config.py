@@ -115,5 +115,12 @@ def private_key(app: Flask | None = None) -> ec.EllipticCurvePrivateKey | None:
 
 
 def public_key(app: Flask | None = None) -> str | None:
-    key = private_key(app)
-    return vapid.application_server_key(key) if key is not None else None
+    """The applicationServerKey for browsers (every page with the reminders panel shows it)."""
+    app = app or current_app
+    cached = app.extensions.get("vapid_public_key")
+    if cached is None:
+        key = private_key(app)
+        if key is None:
+            return None
+        cached = app.extensions["vapid_public_key"] = vapid.application_server_key(key)
+    return cached
