@@ -32,6 +32,32 @@ EXPORT_LIMIT = "10 per minute"
 # One shared bucket for every write, whichever route it hits.
 limit_writes = limiter.shared_limit(WRITE_LIMIT, scope="writes")
 
+# Views that only read and still have a limit of their own (see limit_read).
+_limited_reads: set = set()
+
+
+def limit_read(limit: str):
+    """A rate limit on a GET view. Reads are checked only when they are declared here."""
+
+    def decorate(view):
+        limited = limiter.limit(limit)(view)
+        _limited_reads.add(limited)
+        return limited
+
+    return decorate
+
+
+@limiter.request_filter
+def _unlimited_read() -> bool:
+    # There are no default limits: a limit is declared on the view it guards. Flask-Limiter
+    # would still resolve every request's limits, a tenth of the time `/` takes, so a read of
+    # a view without one skips the check (tests/test_security.py holds every limited GET view
+    # to `limit_read`, so none can be skipped by mistake).
+    return (
+        request.method in ("GET", "HEAD")
+        and current_app.view_functions.get(request.endpoint) not in _limited_reads
+    )
+
 
 def content_security_policy(script_hashes: str = "") -> str:
     """The pages' policy: our own origin only; inline scripts only by their exact hash."""

@@ -24,7 +24,7 @@ from blueprints.practice import user_today
 from content.calendar import is_valid_zone, local_today, zone_names
 from identity import current_user, forget_user, require_user, wants_fragment
 from models import USER_TABLES, User, db
-from security import EXPORT_LIMIT, limit_writes, limiter
+from security import EXPORT_LIMIT, limit_read, limit_writes
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -77,7 +77,7 @@ def change_time_zone(user: User, name: str, detected: bool) -> None:
 
 
 @bp.get("/export")
-@limiter.limit(EXPORT_LIMIT)
+@limit_read(EXPORT_LIMIT)
 def export():
     user = current_user()
     payload = export_user(user)

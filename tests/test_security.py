@@ -99,6 +99,24 @@ def test_export_is_rate_limited(tmp_path):
     assert statuses == [200] * 10 + [429]
 
 
+def test_every_rate_limited_read_is_declared_so_none_is_skipped(app):
+    """Reads skip Flask-Limiter unless their view is declared with `limit_read`: a GET view
+    given a limit any other way would go unchecked, so there must be none."""
+    from flask_limiter.util import get_qualified_name
+
+    from security import _limited_reads, limiter
+
+    limited = limiter._marked_for_limiting  # names of every view given a limit
+    reads = {rule.endpoint for rule in app.url_map.iter_rules() if "GET" in rule.methods}
+    limited_reads = [
+        endpoint
+        for endpoint in reads
+        if get_qualified_name(app.view_functions[endpoint]) in limited
+    ]
+    assert limited_reads == ["settings.export"]
+    assert all(app.view_functions[endpoint] in _limited_reads for endpoint in limited_reads)
+
+
 def test_oversized_bodies_are_refused_with_413(app, client):
     client.get("/")
     response = client.post("/day/2026-11-26/reflection", data={"text": "x" * 70_000}, headers=HTMX)
