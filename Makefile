@@ -12,6 +12,7 @@ run: install instance migrate
 
 test: install-test instance-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 $(BIN)/python:
@@ -56,6 +57,7 @@ migrate: instance/secret_key
 
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # bandit, pip-audit and npm audit (CI runs it after the tests).
 audit: install-test

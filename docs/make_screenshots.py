@@ -29,19 +29,28 @@ from models import db  # noqa: E402
 VIEWPORT = {"width": 412, "height": 915}
 SCALE = 2  # 824 x 1830 pixels
 PINNED = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-gpu", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+    "--disable-quic",
+]
 OUTPUTS = [ROOT / "static" / "img" / "shots" / "today-narrow.png", ROOT / "docs" / "screenshot.png"]
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({
-            "TESTING": True,
-            "SECRET_KEY": "screenshots-only-secret-key-0000000000000000",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{Path(tmp) / 'shots.db'}",
-            "NOW_UTC": PINNED,
-        })
+        app = create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "screenshots-only-secret-key-0000000000000000",
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{Path(tmp) / 'shots.db'}",
+                "NOW_UTC": PINNED,
+            }
+        )
         with app.app_context():
             db.create_all()
         server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -57,8 +66,14 @@ def shoot(url: str) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=ARGS)
         context = browser.new_context(
-            viewport=VIEWPORT, device_scale_factor=SCALE, is_mobile=True, has_touch=True,
-            color_scheme="light", timezone_id="UTC", locale="en-GB", service_workers="block",
+            viewport=VIEWPORT,
+            device_scale_factor=SCALE,
+            is_mobile=True,
+            has_touch=True,
+            color_scheme="light",
+            timezone_id="UTC",
+            locale="en-GB",
+            service_workers="block",
         )
         page = context.new_page()
         page.goto(url + "/")

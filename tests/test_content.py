@@ -26,7 +26,12 @@ RAW = tomllib.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
 def test_library_has_six_strategies_in_the_articles_order():
     library = load_library()
     assert [s.key for s in library.strategies] == [
-        "listen", "reflect", "empathy", "affirm", "share", "grow",
+        "listen",
+        "reflect",
+        "empathy",
+        "affirm",
+        "share",
+        "grow",
     ]
     assert [s.number for s in library.strategies] == [1, 2, 3, 4, 5, 6]
 
@@ -47,7 +52,10 @@ def test_all_four_research_references_are_cited():
     library = load_library()
     cited = {ref.key for s in library.strategies for ref in s.citations}
     assert cited == {
-        "holt-lunstad-2010", "pietromonaco-collins-2017", "laurenceau-1998", "reis-shaver-1988",
+        "holt-lunstad-2010",
+        "pietromonaco-collins-2017",
+        "laurenceau-1998",
+        "reis-shaver-1988",
     }
 
 
@@ -84,7 +92,10 @@ def _broken(mutate) -> dict:
     ("mutate", "message"),
     [
         (lambda r: r["strategy"][2]["practice"][3].update(minutes=9), "practice 'empathy-4'"),
-        (lambda r: r["strategy"][0]["practice"][1].update(steps=["only one"]), "practice 'listen-2'"),
+        (
+            lambda r: r["strategy"][0]["practice"][1].update(steps=["only one"]),
+            "practice 'listen-2'",
+        ),
         (lambda r: r["strategy"][1]["practice"][0].pop("try_saying"), "'try_saying' is missing"),
         (lambda r: r["strategy"][4]["practice"][2].update(id="listen-1"), "duplicate practice id"),
         (lambda r: r["strategy"][3].update(citations=["nobody-2024"]), "unknown citation"),

@@ -171,10 +171,12 @@ def test_postgres_connections_dropped_under_the_app_recover(tmp_path):
         client.get("/")
         with app.app_context():
             admin = db.engine.connect()
-            admin.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ))
+            admin.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
             admin.commit()
             admin.close()
         # pool_pre_ping notices the dead connections and opens new ones

@@ -272,7 +272,9 @@ def test_pause_for_three_days(sqlite_app, service):
 
 def test_zone_change_reschedules_to_local_time_there(sqlite_app, service):
     client, subscriber = start(sqlite_app, service)
-    assert client.post("/settings/timezone", data={"time_zone": "America/New_York"}).status_code == 303
+    assert (
+        client.post("/settings/timezone", data={"time_zone": "America/New_York"}).status_code == 303
+    )
     user = the_user(sqlite_app)
     # 12:00 UTC is 07:00 in New York: today's 08:30 there is still ahead.
     assert user.next_reminder_at == datetime(2026, 11, 26, 13, 30)
@@ -431,14 +433,18 @@ def test_claim_uses_the_next_reminder_index_on_postgres(tmp_path):
             )
             db.session.commit()
             db.session.execute(text("ANALYZE users"))
-            plan = db.session.execute(
-                text(
-                    "EXPLAIN UPDATE users SET reminder_lease_until = now() WHERE id IN ("
-                    " SELECT id FROM users WHERE next_reminder_at <= '2026-11-27 08:31'"
-                    " AND (reminder_lease_until IS NULL OR reminder_lease_until < now())"
-                    " ORDER BY next_reminder_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
+            plan = (
+                db.session.execute(
+                    text(
+                        "EXPLAIN UPDATE users SET reminder_lease_until = now() WHERE id IN ("
+                        " SELECT id FROM users WHERE next_reminder_at <= '2026-11-27 08:31'"
+                        " AND (reminder_lease_until IS NULL OR reminder_lease_until < now())"
+                        " ORDER BY next_reminder_at LIMIT 100 FOR UPDATE SKIP LOCKED)"
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             db.session.rollback()
             sender = make_sender()
             try:
@@ -491,7 +497,10 @@ def test_a_host_that_later_resolves_to_a_private_address_is_never_contacted(tmp_
         # As if the name had resolved to a public address when it was stored.
         db.session.add(
             PushSubscription(
-                user_id=user.id, endpoint=subscriber.endpoint, p256dh=keys["p256dh"], auth=keys["auth"]
+                user_id=user.id,
+                endpoint=subscriber.endpoint,
+                p256dh=keys["p256dh"],
+                auth=keys["auth"],
             )
         )
         db.session.commit()

@@ -20,16 +20,50 @@ from tests.conftest import make_app
 
 EXAMPLES = 400  # per test; three tests below: 1,200 requests per run
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-FIELDS = ["text", "key", "time_zone", "detected", "csrf_token", "endpoint", "keys", "time",
-          "days", "user_id", "day"]
+FIELDS = [
+    "text",
+    "key",
+    "time_zone",
+    "detected",
+    "csrf_token",
+    "endpoint",
+    "keys",
+    "time",
+    "days",
+    "user_id",
+    "day",
+]
 
 # Text that breaks naive code: control characters, RTL marks, emoji, huge numbers, NULs.
 nasty = st.one_of(
     st.text(st.characters(exclude_categories=["Cs"]), max_size=300),
-    st.sampled_from(["", " ", "\x00", "../../etc/passwd", "2026-02-30", "9999-12-31",
-                     "0000-00-00", "-1", "1e309", "NaN", "\u202e2026-11-26", "Europe/../UTC",
-                     "x" * 2001, "😀" * 1001, "<script>alert(1)</script>", "null", "[]",
-                     "{}", "%00", "\r\n\r\n", "UTC\x00", "Etc/GMT+14", "ﬀ"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "../../etc/passwd",
+            "2026-02-30",
+            "9999-12-31",
+            "0000-00-00",
+            "-1",
+            "1e309",
+            "NaN",
+            "\u202e2026-11-26",
+            "Europe/../UTC",
+            "x" * 2001,
+            "😀" * 1001,
+            "<script>alert(1)</script>",
+            "null",
+            "[]",
+            "{}",
+            "%00",
+            "\r\n\r\n",
+            "UTC\x00",
+            "Etc/GMT+14",
+            "ﬀ",
+        ]
+    ),
 )
 day_text = st.one_of(
     st.dates().map(lambda d: d.isoformat()),
@@ -83,8 +117,12 @@ def check(app, client, method, url, **kwargs):
     return response
 
 
-hyp = settings(max_examples=EXAMPLES, deadline=None, database=None,
-               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+hyp = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @hyp
@@ -120,13 +158,28 @@ def test_json_and_raw_bodies_never_break_the_server(hostile_app, data):
         body = ("[" * depth + "]" * depth).encode()
     else:
         body = data.draw(st.binary(max_size=500))
-    content_type = data.draw(st.sampled_from([
-        "application/json", "application/x-www-form-urlencoded", "multipart/form-data",
-        "text/plain", "application/json; charset=utf-16", "",
-    ]))
+    content_type = data.draw(
+        st.sampled_from(
+            [
+                "application/json",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+                "text/plain",
+                "application/json; charset=utf-16",
+                "",
+            ]
+        )
+    )
     headers = {"HX-Request": data.draw(st.sampled_from(["true", "false", "😀"]))}
-    check(hostile_app, client, method, url, data=body, content_type=content_type or None,
-          headers=headers)
+    check(
+        hostile_app,
+        client,
+        method,
+        url,
+        data=body,
+        content_type=content_type or None,
+        headers=headers,
+    )
 
 
 @hyp
@@ -135,6 +188,8 @@ def test_the_practice_writes_with_hostile_values(hostile_app, day, zone, text, k
     client = hostile_app.extensions["hostile_client"]
     safe_day = re.sub(r"[/?#]", "_", day) or "x"
     check(hostile_app, client, "GET", f"/day/{safe_day}")
-    check(hostile_app, client, "POST", f"/day/{safe_day}/reflection", data={"text": text, "key": key})
+    check(
+        hostile_app, client, "POST", f"/day/{safe_day}/reflection", data={"text": text, "key": key}
+    )
     check(hostile_app, client, "POST", f"/day/{safe_day}/done", data={"key": key})
     check(hostile_app, client, "POST", "/settings/timezone", data={"time_zone": zone})

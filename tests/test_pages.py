@@ -32,7 +32,9 @@ def test_strategy_page_shows_why_citations_and_all_practices(app, client):
 
 def test_unknown_strategy_is_404(client):
     response = client.get("/strategies/telepathy")
-    assert response.status_code == 404 and "no strategy by that name" in response.get_data(as_text=True)
+    assert response.status_code == 404 and "no strategy by that name" in response.get_data(
+        as_text=True
+    )
 
 
 def test_about_names_the_research_and_says_it_is_not_therapy(client):
@@ -83,7 +85,9 @@ def test_time_zone_form_without_javascript(client):
     client.get("/")
     response = client.post("/settings/timezone", data={"time_zone": "Europe/Berlin"})
     assert response.status_code == 303
-    assert "<option selected>Europe/Berlin</option>" in client.get("/settings").get_data(as_text=True)
+    assert "<option selected>Europe/Berlin</option>" in client.get("/settings").get_data(
+        as_text=True
+    )
 
 
 def _seed_everything(app, client):
@@ -92,8 +96,14 @@ def _seed_everything(app, client):
     client.post(f"/day/{TODAY}/reflection", data={"text": "A <b>bold</b> evening"})
     with app.app_context():
         user = db.session.scalars(select(User)).one()
-        db.session.add(PushSubscription(user_id=user.id, endpoint="https://push.example.com/abc",
-                                        p256dh="k" * 87, auth="a" * 22))
+        db.session.add(
+            PushSubscription(
+                user_id=user.id,
+                endpoint="https://push.example.com/abc",
+                p256dh="k" * 87,
+                auth="a" * 22,
+            )
+        )
         from datetime import date
 
         db.session.add(ReminderSent(user_id=user.id, day=date(2026, 11, 26)))
@@ -105,7 +115,9 @@ def test_export_contains_everything_stored_about_the_user(db_app, db_client):
     uid = _seed_everything(db_app, db_client)
     response = db_client.get("/settings/export")
     assert response.status_code == 200
-    assert response.headers["Content-Disposition"].startswith("attachment; filename=\"closer-export-")
+    assert response.headers["Content-Disposition"].startswith(
+        'attachment; filename="closer-export-'
+    )
     data = json.loads(response.get_data(as_text=True))
     assert data["user"]["id"] == uid and data["user"]["time_zone"] == "UTC"
     assert data["completions"][0]["day"] == TODAY
@@ -127,7 +139,9 @@ def test_delete_takes_two_taps_and_leaves_no_row_behind(db_app, db_client):
     confirm = db_client.get("/settings/delete").get_data(as_text=True)
     assert "Yes, delete everything" in confirm
     response = db_client.post("/settings/delete")
-    assert response.status_code == 303 and response.headers["Location"].endswith("/settings/deleted")
+    assert response.status_code == 303 and response.headers["Location"].endswith(
+        "/settings/deleted"
+    )
     assert "closer=;" in response.headers["Set-Cookie"]  # the cookie is cleared
     with db_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
@@ -190,8 +204,9 @@ def test_security_headers_on_every_page(client):
 
 def test_the_silent_zone_report_gets_an_empty_answer(client):
     client.get("/")
-    response = client.post("/settings/timezone", data={"time_zone": "Asia/Tokyo", "detected": "1"},
-                           headers=HTMX)
+    response = client.post(
+        "/settings/timezone", data={"time_zone": "Asia/Tokyo", "detected": "1"}, headers=HTMX
+    )
     assert response.status_code == 204 and response.data == b""
     assert "<option selected>Asia/Tokyo</option>" in client.get("/settings").get_data(as_text=True)
 
@@ -202,7 +217,10 @@ def test_static_files_are_precompressed_and_carry_no_cookie(app, client):
 
     import brotli
 
-    script = "/static/vendor/htmx.min.js?v=" + html.split("/static/vendor/htmx.min.js?v=")[1].split('"')[0]
+    script = (
+        "/static/vendor/htmx.min.js?v="
+        + html.split("/static/vendor/htmx.min.js?v=")[1].split('"')[0]
+    )
     raw = Path(app.static_folder, "vendor", "htmx.min.js").read_bytes()
 
     response = client.get(script, headers={"Accept-Encoding": "gzip, deflate, br, zstd"})

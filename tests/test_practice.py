@@ -39,8 +39,9 @@ def test_first_visit_sets_a_long_lived_httponly_lax_cookie(client):
     assert count(client.application, User) == 1
 
 
-@pytest.mark.parametrize("path", ["/day/2000-01-01", "/day/2026-11-25", "/day/2027-03-01",
-                                  "/day/yesterday"])
+@pytest.mark.parametrize(
+    "path", ["/day/2000-01-01", "/day/2026-11-25", "/day/2027-03-01", "/day/yesterday"]
+)
 def test_a_first_visit_to_a_day_nobody_could_open_creates_nobody(client, path):
     # a mistyped or stale day link is a 404 that changes nothing
     response = client.get(path)
@@ -90,9 +91,13 @@ def test_progress_line_counts_kindly_over_the_last_seven_days(app, client, clock
 
 def test_reflection_saves_edits_and_shows_on_progress(db_app, db_client):
     db_client.get("/")
-    html = db_client.post(f"/day/{TODAY}/reflection", data={"text": "We laughed."}, headers=HTMX).get_data(as_text=True)
+    html = db_client.post(
+        f"/day/{TODAY}/reflection", data={"text": "We laughed."}, headers=HTMX
+    ).get_data(as_text=True)
     assert "Reflection saved." in html and "We laughed." in html and "11 / 2,000" in html
-    db_client.post(f"/day/{TODAY}/reflection", data={"text": "We laughed a lot.\r\nThen talked."}, headers=HTMX)
+    db_client.post(
+        f"/day/{TODAY}/reflection", data={"text": "We laughed a lot.\r\nThen talked."}, headers=HTMX
+    )
     with db_app.app_context():
         texts = db.session.scalars(select(Reflection.text)).all()
     assert texts == ["We laughed a lot.\nThen talked."]
@@ -158,7 +163,13 @@ def test_any_day_from_day_one_to_ninety_days_ahead(client):
     assert client.get("/day/2026-11-26").status_code == 200
     html = client.get("/day/2027-02-24").get_data(as_text=True)  # today + 90
     assert "Day 91 · 1 of 6" in html and "when its day comes" in html
-    for url in ("/day/2026-11-25", "/day/2027-02-25", "/day/2026-13-01", "/day/26-11-2026", "/day/x"):
+    for url in (
+        "/day/2026-11-25",
+        "/day/2027-02-25",
+        "/day/2026-13-01",
+        "/day/26-11-2026",
+        "/day/x",
+    ):
         response = client.get(url)
         assert response.status_code == 404, url
         assert "Not found" in response.get_data(as_text=True)
@@ -166,7 +177,9 @@ def test_any_day_from_day_one_to_ninety_days_ahead(client):
 
 def test_future_days_cannot_be_marked_done(app, client):
     client.get("/")
-    assert client.post("/day/2026-11-27/done", headers=HTMX).status_code == 200  # device a day ahead
+    assert (
+        client.post("/day/2026-11-27/done", headers=HTMX).status_code == 200
+    )  # device a day ahead
     response = client.post("/day/2026-11-29/done", headers=HTMX)
     assert response.status_code == 409 and "once it has come" in response.get_data(as_text=True)
     with app.app_context():
@@ -190,7 +203,9 @@ def test_htmx_errors_answer_with_a_fragment(client):
 def test_day_navigation_links(client):
     client.get("/")
     html = client.get("/day/2026-11-27").get_data(as_text=True)
-    assert 'href="/day/2026-11-26"' in html and 'href="/day/2026-11-28"' in html and 'href="/"' in html
+    assert (
+        'href="/day/2026-11-26"' in html and 'href="/day/2026-11-28"' in html and 'href="/"' in html
+    )
     assert 'rel="prev"' not in client.get("/").get_data(as_text=True)
 
 
@@ -205,8 +220,11 @@ def test_progress_sentence_is_kind():
 
 def test_a_write_without_a_user_is_refused_and_creates_nothing(app):
     client = app.test_client()  # no cookie: never visited, or the cookie was lost
-    for url, data in ((f"/day/{TODAY}/done", {}), (f"/day/{TODAY}/reflection", {"text": "hi"}),
-                      ("/settings/timezone", {"time_zone": "Europe/Berlin"})):
+    for url, data in (
+        (f"/day/{TODAY}/done", {}),
+        (f"/day/{TODAY}/reflection", {"text": "hi"}),
+        ("/settings/timezone", {"time_zone": "Europe/Berlin"}),
+    ):
         response = client.post(url, data=data, headers=HTMX)
         assert response.status_code == 403, url
         assert "Reload the page" in response.get_data(as_text=True)

@@ -226,9 +226,7 @@ def test_delete_cannot_remove_another_users_device(tmp_path, service):
     assert rows(app)[0] == 1
 
 
-@pytest.mark.parametrize(
-    "body", [b"{", b'{"endpoint": 5}', b'{"endpoint": ""}', b"[]"]
-)
+@pytest.mark.parametrize("body", [b"{", b'{"endpoint": 5}', b'{"endpoint": ""}', b"[]"])
 def test_delete_with_junk_is_refused(tmp_path, body):
     app = push_app(tmp_path)
     response = app.test_client().delete(
@@ -257,7 +255,9 @@ def test_reminder_time_form_without_javascript(tmp_path):
     page = client.get("/settings").get_data(as_text=True)
     assert "Reminder time" in page and 'value="08:30"' in page and "Remind me daily" in page
     response = client.post("/push/time", data={"reminder_time": "07:05", "from": "settings"})
-    assert response.status_code == 303 and response.headers["Location"].endswith("/settings#reminders")
+    assert response.status_code == 303 and response.headers["Location"].endswith(
+        "/settings#reminders"
+    )
     assert the_user(app).reminder_time.strftime("%H:%M") == "07:05"
     assert the_user(app).next_reminder_at is None  # no device yet: nothing to send to
     bad = client.post("/push/time", data={"reminder_time": "7 o'clock"})

@@ -85,8 +85,12 @@ def test_colours_match_the_css_in_light_and_dark(client, manifest):
     assert (light, dark) == (LIGHT_BG, DARK_BG)
     assert manifest["background_color"] == light and manifest["theme_color"] == light
     html = client.get("/").get_data(as_text=True)
-    assert f'<meta name="theme-color" content="{light}" media="(prefers-color-scheme: light)">' in html
-    assert f'<meta name="theme-color" content="{dark}" media="(prefers-color-scheme: dark)">' in html
+    assert (
+        f'<meta name="theme-color" content="{light}" media="(prefers-color-scheme: light)">' in html
+    )
+    assert (
+        f'<meta name="theme-color" content="{dark}" media="(prefers-color-scheme: dark)">' in html
+    )
 
 
 def test_worker_is_served_from_the_root_uncached_with_its_version(app, client):
@@ -131,7 +135,7 @@ def test_worker_keeps_the_push_section_and_never_skips_waiting_on_updates():
     assert ours.count("self.skipWaiting()") == 2
     assert 'data.type === "SKIP_WAITING"' in ours
     # Activation deletes only our own stale caches, and never IndexedDB.
-    assert 'name.startsWith(CACHE_PREFIX) && !keep.has(name)' in ours
+    assert "name.startsWith(CACHE_PREFIX) && !keep.has(name)" in ours
     assert "deleteDatabase" not in source
 
 
@@ -200,13 +204,17 @@ def test_pages_load_the_outbox_before_the_offline_layer(client):
 def test_install_ui_is_hidden_until_the_script_shows_it(client):
     for url in ("/", f"/day/{TODAY}", "/settings"):
         html = client.get(url).get_data(as_text=True)
-        assert '<section id="install" class="install panel" aria-labelledby="install-title" hidden>' in html
+        assert (
+            '<section id="install" class="install panel" aria-labelledby="install-title" hidden>'
+            in html
+        )
         assert "Install app" in html and "Add to Home Screen" in html
     assert 'id="install"' not in client.get("/strategies").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("name", ["base.html", "pwa/_install.html", "pwa/_card_offline.html",
-                                  "pwa/offline.html"])
+@pytest.mark.parametrize(
+    "name", ["base.html", "pwa/_install.html", "pwa/_card_offline.html", "pwa/offline.html"]
+)
 def test_our_templates_need_no_unsafe_csp(name):
     source = (ROOT / "templates" / name).read_text()
     for body in re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", source, re.S):

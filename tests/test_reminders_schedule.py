@@ -110,9 +110,9 @@ def test_pause_skips_days_until_the_resume_date():
 
 
 def test_every_other_day_leaves_one_quiet_day():
-    slot = next_slot(
-        time(8, 30), "UTC", utc(2026, 11, 26, 9), every=2, last_day=date(2026, 11, 26)
-    )
+    slot = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 9), every=2, last_day=date(2026, 11, 26))
     assert slot.day == date(2026, 11, 28)
-    daily = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 9), every=1, last_day=date(2026, 11, 26))
+    daily = next_slot(
+        time(8, 30), "UTC", utc(2026, 11, 26, 9), every=1, last_day=date(2026, 11, 26)
+    )
     assert daily.day == date(2026, 11, 27)

@@ -43,16 +43,24 @@ def test_dst_does_not_shift_the_local_day():
     assert local_today("Europe/Berlin", after) == date(2026, 10, 25)
     assert local_today("Europe/Berlin", after + timedelta(minutes=1)) == date(2026, 10, 26)
     # New York springs forward 2026-03-08: the 23-hour day is still one day.
-    assert local_today("America/New_York", datetime(2026, 3, 8, 4, 59, tzinfo=UTC)) == date(2026, 3, 7)
-    assert local_today("America/New_York", datetime(2026, 3, 8, 5, 0, tzinfo=UTC)) == date(2026, 3, 8)
-    assert local_today("America/New_York", datetime(2026, 3, 9, 3, 59, tzinfo=UTC)) == date(2026, 3, 8)
+    assert local_today("America/New_York", datetime(2026, 3, 8, 4, 59, tzinfo=UTC)) == date(
+        2026, 3, 7
+    )
+    assert local_today("America/New_York", datetime(2026, 3, 8, 5, 0, tzinfo=UTC)) == date(
+        2026, 3, 8
+    )
+    assert local_today("America/New_York", datetime(2026, 3, 9, 3, 59, tzinfo=UTC)) == date(
+        2026, 3, 8
+    )
 
 
 def test_the_date_line():
     instant = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
     assert local_today("Pacific/Kiritimati", instant) == date(2026, 11, 27)  # UTC+14
     assert local_today("Pacific/Pago_Pago", instant) == date(2026, 11, 26)  # UTC-11
-    assert local_today("Pacific/Niue", datetime(2026, 11, 26, 10, 59, tzinfo=UTC)) == date(2026, 11, 25)
+    assert local_today("Pacific/Niue", datetime(2026, 11, 26, 10, 59, tzinfo=UTC)) == date(
+        2026, 11, 25
+    )
 
 
 def test_zone_and_date_parsing_is_strict():
@@ -79,7 +87,9 @@ def test_first_visit_is_day_one_and_the_browser_zone_reanchors_it(app, client, c
     clock.now = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
     client.get("/")
     assert _user(app).first_date == date(2026, 11, 26)
-    client.post("/settings/timezone", data={"time_zone": "Asia/Tokyo", "detected": "1"}, headers=HTMX)
+    client.post(
+        "/settings/timezone", data={"time_zone": "Asia/Tokyo", "detected": "1"}, headers=HTMX
+    )
     user = _user(app)
     assert user.time_zone == "Asia/Tokyo" and user.first_date == date(2026, 11, 27)
     assert "Day 1 · 1 of 6" in client.get("/").get_data(as_text=True)
@@ -90,7 +100,10 @@ def test_zone_change_after_practising_keeps_every_dates_practice(app, client, cl
     client.get("/")
     client.post("/settings/timezone", data={"time_zone": "Europe/London"}, headers=HTMX)
     client.post("/day/2026-11-26/done", headers=HTMX)
-    before = {d: _card_practice(client, f"/day/{d}")[0] for d in ("2026-11-26", "2026-11-27", "2026-11-28")}
+    before = {
+        d: _card_practice(client, f"/day/{d}")[0]
+        for d in ("2026-11-26", "2026-11-27", "2026-11-28")
+    }
 
     # Fly east across midnight: local date jumps to the 27th, which is simply Day 2.
     client.post("/settings/timezone", data={"time_zone": "Asia/Tokyo"}, headers=HTMX)
@@ -109,7 +122,9 @@ def test_zone_change_after_practising_keeps_every_dates_practice(app, client, cl
 def test_a_zone_west_of_day_one_never_shows_day_zero(app, client, clock):
     clock.now = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
     client.get("/")
-    client.post("/settings/timezone", data={"time_zone": "Asia/Tokyo", "detected": "1"}, headers=HTMX)
+    client.post(
+        "/settings/timezone", data={"time_zone": "Asia/Tokyo", "detected": "1"}, headers=HTMX
+    )
     client.post("/day/2026-11-27/done", headers=HTMX)  # Day 1 is the 27th and has activity
     client.post("/settings/timezone", data={"time_zone": "Pacific/Honolulu"}, headers=HTMX)
     html = client.get("/").get_data(as_text=True)
@@ -119,14 +134,18 @@ def test_a_zone_west_of_day_one_never_shows_day_zero(app, client, clock):
 def test_a_detected_zone_never_overrides_a_chosen_one(app, client):
     client.get("/")
     client.post("/settings/timezone", data={"time_zone": "Europe/Paris"}, headers=HTMX)
-    client.post("/settings/timezone", data={"time_zone": "Asia/Tokyo", "detected": "1"}, headers=HTMX)
+    client.post(
+        "/settings/timezone", data={"time_zone": "Asia/Tokyo", "detected": "1"}, headers=HTMX
+    )
     assert _user(app).time_zone == "Europe/Paris"
 
 
 def test_the_day_advances_at_local_midnight(app, client, clock):
     clock.now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     client.get("/")
-    client.post("/settings/timezone", data={"time_zone": "America/New_York", "detected": "1"}, headers=HTMX)
+    client.post(
+        "/settings/timezone", data={"time_zone": "America/New_York", "detected": "1"}, headers=HTMX
+    )
     clock.now = datetime(2026, 11, 27, 4, 59, tzinfo=UTC)  # 23:59 in New York
     assert "Day 1 ·" in client.get("/").get_data(as_text=True)
     clock.now = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)  # midnight

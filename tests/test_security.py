@@ -19,7 +19,10 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 def snapshot(app) -> dict[str, int]:
     with app.app_context():
-        counts = {m.__tablename__: db.session.scalar(select(func.count()).select_from(m)) for m in USER_TABLES}
+        counts = {
+            m.__tablename__: db.session.scalar(select(func.count()).select_from(m))
+            for m in USER_TABLES
+        }
         counts["users"] = db.session.scalar(select(func.count()).select_from(User))
         counts["tz"] = tuple(db.session.scalars(select(User.time_zone)))
         return counts
@@ -54,7 +57,11 @@ def test_every_write_rejects_a_missing_or_wrong_csrf_token(csrf_app):
     client.post("/day/2026-11-26/done", headers={**HTMX, "X-CSRFToken": good})
     before = snapshot(csrf_app)
     assert before["completions"] == 1
-    body = {"text": "should not be stored", "time_zone": "Asia/Tokyo", "endpoint": "https://push.example.com/x"}
+    body = {
+        "text": "should not be stored",
+        "time_zone": "Asia/Tokyo",
+        "endpoint": "https://push.example.com/x",
+    }
     for method, url in write_routes(csrf_app):
         for headers in ({}, {"X-CSRFToken": "wrong"}, {"X-CSRFToken": good[:-2] + "xx"}):
             response = client.open(url, method=method, data=body, headers={**HTMX, **headers})
@@ -70,7 +77,9 @@ def test_a_valid_token_from_a_cached_page_still_works(csrf_app, clock=None):
     client = csrf_app.test_client()
     token = csrf_token_from(client.get("/").get_data(as_text=True))
     csrf_app.extensions["test_clock"].now = datetime(2027, 1, 5, 12, tzinfo=UTC)
-    response = client.post("/day/2026-11-26/reflection", data={"text": "late sync", "csrf_token": token})
+    response = client.post(
+        "/day/2026-11-26/reflection", data={"text": "late sync", "csrf_token": token}
+    )
     assert response.status_code == 303
 
 
@@ -127,7 +136,10 @@ def test_oversized_bodies_are_refused_with_413(app, client):
 
 def test_unknown_fields_are_ignored_and_never_stored(app, client):
     client.get("/")
-    client.post("/day/2026-11-26/reflection", data={"text": "ok", "user_id": "someone-else", "day": "1999-01-01"})
+    client.post(
+        "/day/2026-11-26/reflection",
+        data={"text": "ok", "user_id": "someone-else", "day": "1999-01-01"},
+    )
     with app.app_context():
         row = db.session.scalars(select(Reflection)).one()
         user = db.session.scalars(select(User)).one()
@@ -209,8 +221,14 @@ def test_headers_lock_the_page_down(client):
     for url in ("/", "/strategies", "/settings", "/day/nope"):
         headers = client.get(url).headers
         csp = headers["Content-Security-Policy"]
-        for directive in ("script-src 'self'", "style-src 'self'", "frame-ancestors 'none'",
-                          "base-uri 'none'", "form-action 'self'", "object-src 'none'"):
+        for directive in (
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "object-src 'none'",
+        ):
             assert directive in csp, (url, directive)
         assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
         assert headers["Cross-Origin-Opener-Policy"] == "same-origin"

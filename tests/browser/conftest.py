@@ -140,8 +140,10 @@ class Faults:
         with self._lock:
             for rule in self.rules:
                 method, pattern, remaining, status = rule
-                if remaining and environ["REQUEST_METHOD"] == method and re.search(
-                    pattern, environ.get("PATH_INFO", "")
+                if (
+                    remaining
+                    and environ["REQUEST_METHOD"] == method
+                    and re.search(pattern, environ.get("PATH_INFO", ""))
                 ):
                     rule[2] -= 1
                     (self.lost if status is None else self.failed).append(environ["PATH_INFO"])
@@ -160,7 +162,7 @@ class Faults:
         if rule[3] is not None:
             start_response(f"{rule[3]} Injected", [("Content-Type", "text/plain")])
             return [b"injected failure"]
-        result = self.app(environ, lambda status, headers, exc_info=None: (lambda data: None))
+        result = self.app(environ, lambda status, headers, exc_info=None: lambda data: None)
         try:
             for _ in result:
                 pass

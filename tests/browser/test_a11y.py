@@ -15,8 +15,16 @@ from tests.browser.conftest import PHONES, ROOT, goto_ready, reload_ready, wait_
 pytestmark = pytest.mark.browser
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-PAGES = ["/", "/day/{tomorrow}", "/strategies", "/strategies/empathy", "/progress", "/settings",
-         "/about", "/offline"]
+PAGES = [
+    "/",
+    "/day/{tomorrow}",
+    "/strategies",
+    "/strategies/empathy",
+    "/progress",
+    "/settings",
+    "/about",
+    "/offline",
+]
 
 
 def axe_violations(page) -> list[dict]:
@@ -62,11 +70,10 @@ def test_no_axe_violations_on_any_page(live_server, new_context, guard, scheme):
     )
     page = context.new_page()
     goto_ready(page, live_server.url + "/")
-    assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (
-        scheme == "dark"
-    )
-    tomorrow = (date.fromisoformat(page.locator("#card").get_attribute("data-day"))
-                + timedelta(days=1)).isoformat()
+    assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (scheme == "dark")
+    tomorrow = (
+        date.fromisoformat(page.locator("#card").get_attribute("data-day")) + timedelta(days=1)
+    ).isoformat()
     for path in PAGES:
         url = live_server.url + path.format(tomorrow=tomorrow)
         goto_ready(page, url)

@@ -8,10 +8,22 @@ from sqlalchemy import select
 from models import Completion, Reflection, db
 from tests.browser.conftest import goto_ready
 
-PAGES = ["/", "/day/{tomorrow}", "/strategies", "/strategies/empathy", "/progress", "/settings",
-         "/about", "/settings/delete"]
-NARROW = {"viewport": {"width": 320, "height": 640}, "is_mobile": True, "has_touch": True,
-          "device_scale_factor": 2}
+PAGES = [
+    "/",
+    "/day/{tomorrow}",
+    "/strategies",
+    "/strategies/empathy",
+    "/progress",
+    "/settings",
+    "/about",
+    "/settings/delete",
+]
+NARROW = {
+    "viewport": {"width": 320, "height": 640},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+}
 
 # Controls a thumb has to hit. Inline links inside sentences are exempt (WCAG 2.5.8).
 TARGETS = "button, .button, .tabs a, .daynav a, summary, select, textarea"

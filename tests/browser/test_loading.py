@@ -152,8 +152,13 @@ def test_only_pages_with_something_for_htmx_load_it(live_server, phone_context):
     page = phone_context.new_page()
     fetched: list[str] = []
     page.on("request", lambda request: fetched.append(request.url))
-    for path, wants in (("/strategies", False), ("/progress", False), ("/about", False),
-                        ("/", True), ("/settings", True)):
+    for path, wants in (
+        ("/strategies", False),
+        ("/progress", False),
+        ("/about", False),
+        ("/", True),
+        ("/settings", True),
+    ):
         fetched.clear()
         goto_ready(page, live_server.url + path)  # ready either way: offline layer, reminders
         assert page.evaluate("typeof window.htmx !== 'undefined'") is wants, path

@@ -51,7 +51,10 @@ def test_new_version_waits_for_the_tap_then_serves_new_assets(
     goto_ready(page, live_server.url + "/")
     wait_for_worker(page)
     page.wait_for_function("() => document.documentElement.dataset.offlineReady")
-    assert sorted(cache_names(page)) == [f"closer-pages-{old_version}", f"closer-static-{old_version}"]
+    assert sorted(cache_names(page)) == [
+        f"closer-pages-{old_version}",
+        f"closer-static-{old_version}",
+    ]
     page.evaluate("caches.open('not-ours').then((c) => c.put('/x', new Response('x')))")
 
     # A write waits in the outbox (the server applies it but the answer is lost every time).
@@ -78,16 +81,21 @@ def test_new_version_waits_for_the_tap_then_serves_new_assets(
     stylesheets = []
     page.on(
         "response",
-        lambda r: stylesheets.append((r.url, r.from_service_worker)) if "/app.css" in r.url else None,
+        lambda r: (
+            stylesheets.append((r.url, r.from_service_worker)) if "/app.css" in r.url else None
+        ),
     )
     with page.expect_navigation():
         banner.click()
     expect(page.locator("#practice-title")).to_be_visible()
     assert new_hash in page.locator('link[rel="stylesheet"]').get_attribute("href")
     assert stylesheets == [(f"{live_server.url}/static/css/app.css?v={new_hash}", True)]
-    assert page.evaluate(
-        "getComputedStyle(document.documentElement).getPropertyValue('--deploy').trim()"
-    ) == "2"
+    assert (
+        page.evaluate(
+            "getComputedStyle(document.documentElement).getPropertyValue('--deploy').trim()"
+        )
+        == "2"
+    )
     wait_until(page, "navigator.serviceWorker.getRegistration().then((r) => !r.waiting)")
     expect(banner).to_be_hidden()
     wait_until(page, f"caches.keys().then((k) => !k.some((n) => n.endsWith('-{old_version}')))")
@@ -103,9 +111,12 @@ def test_new_version_waits_for_the_tap_then_serves_new_assets(
     reload_ready(page)
     expect(page.locator("#practice-title")).to_be_visible()
     assert new_hash in page.locator('link[rel="stylesheet"]').get_attribute("href")
-    assert page.evaluate(
-        "getComputedStyle(document.documentElement).getPropertyValue('--deploy').trim()"
-    ) == "2"
+    assert (
+        page.evaluate(
+            "getComputedStyle(document.documentElement).getPropertyValue('--deploy').trim()"
+        )
+        == "2"
+    )
     phone_context.set_offline(False)
 
     # The new static cache really serves the new stylesheet.
