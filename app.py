@@ -66,9 +66,6 @@ class Defaults:
     COMPRESS_ZSTD_LEVEL = 3
     COMPRESS_BR_LEVEL = 3
     COMPRESS_MIN_SIZE = 256
-    # No compressed response carries a validator (pages are never 304, as bench/findings.md
-    # explains; static files are precompressed): Flask-Compress's conditional pass only costs.
-    COMPRESS_EVALUATE_CONDITIONAL_REQUEST = False
     DEPLOYMENT = "local"  # "production" turns on every start-up refusal
     PROXY_FIX = 0  # number of trusted proxies in front of the app (0: none)
     CONTENT_PATH = None  # the practice library; tests point it at broken copies

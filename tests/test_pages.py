@@ -254,3 +254,14 @@ def test_our_scripts_go_out_minified_the_same_in_every_encoding(app, client):
     # the inline loader too: minified, comments gone, still the loader
     loader = html.split("<script data-after-load=")[1].split("</script>")[0]
     assert "/*" not in loader and "data-ready" not in loader and "dataset.ready" in loader
+
+
+def test_an_unversioned_static_file_revalidates_with_304(client):
+    """Files asked for without their hash (or with an old one) are `no-cache`: the browser
+    asks again with the compressed copy's ETag and gets a 304 while the file is unchanged."""
+    headers = {"Accept-Encoding": "gzip, deflate, br, zstd"}
+    first = client.get("/static/css/app.css", headers=headers)
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "no-cache"
+    etag = first.headers["ETag"]
+    again = client.get("/static/css/app.css", headers={**headers, "If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
