@@ -49,14 +49,17 @@ def limit_read(limit: str):
 
 @limiter.request_filter
 def _unlimited_read() -> bool:
-    # There are no default limits: a limit is declared on the view it guards. Flask-Limiter
-    # would still resolve every request's limits, a tenth of the time `/` takes, so a read of
-    # a view without one skips the check (tests/test_security.py holds every limited GET view
-    # to `limit_read`, so none can be skipped by mistake).
-    return (
-        request.method in ("GET", "HEAD")
-        and current_app.view_functions.get(request.endpoint) not in _limited_reads
-    )
+    # Limits are declared on the views they guard. Flask-Limiter would still resolve every
+    # request's limits, a tenth of the time `/` takes, so a read of a view without one skips
+    # the check, unless limits for every view are configured (RATELIMIT_DEFAULT,
+    # RATELIMIT_APPLICATION). tests/test_security.py holds every limited GET view to
+    # `limit_read` and allows no blueprint-wide limits, so none is skipped by mistake.
+    if request.method not in ("GET", "HEAD"):
+        return False
+    limits = limiter.limit_manager
+    if limits.default_limits or limits.application_limits:
+        return False
+    return current_app.view_functions.get(request.endpoint) not in _limited_reads
 
 
 def content_security_policy(script_hashes: str = "") -> str:

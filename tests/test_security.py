@@ -124,6 +124,23 @@ def test_every_rate_limited_read_is_declared_so_none_is_skipped(app):
     ]
     assert limited_reads == ["settings.export"]
     assert all(app.view_functions[endpoint] in _limited_reads for endpoint in limited_reads)
+    assert not limiter.limit_manager._blueprint_limits  # those would be skipped for reads
+
+
+@pytest.mark.parametrize("setting", ["RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION"])
+def test_limits_configured_for_every_view_still_apply_to_reads(tmp_path, setting):
+    from security import limiter
+
+    try:
+        app = make_app(tmp_path, RATELIMIT_ENABLED=True, **{setting: "2 per minute"})
+        client = app.test_client()
+        statuses = [client.get("/about").status_code for _ in range(3)]
+        statuses += [client.head("/about").status_code]
+        assert statuses == [200, 200, 429, 429]
+    finally:
+        # The limiter is one per process and keeps configured limits across apps.
+        limiter.limit_manager.set_default_limits([])
+        limiter.limit_manager.set_application_limits([])
 
 
 def test_oversized_bodies_are_refused_with_413(app, client):
