@@ -30,21 +30,42 @@ control_socket_disable = True  # one fixed socket path would clash between insta
 
 
 def on_starting(server):
-    """Refuse an address another server already listens on.
+    """Keep a socket per worker to fixed TCP ports, and refuse an address in use.
 
     With SO_REUSEPORT a second server on the same port (a second `make run`, an old
     instance still up) would bind too and silently take part of the connections; a socket
     without it cannot bind there, so the clash shows as the usual error."""
-    for address in server.cfg.address:
-        if not isinstance(address, tuple):
-            continue  # a Unix socket path: no port sharing there
-        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    if "GUNICORN_PID" in os.environ:  # the new master of a USR2 upgrade
+        raise SystemExit(
+            "Upgrade by restarting gunicorn or with HUP: its workers open their own sockets, "
+            "which a USR2 re-exec cannot take over."
+        )
+    if not _socket_per_worker(server):
+        return
+    for host, port, *_ in server.cfg.address:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
             try:
-                probe.bind(address[:2])
+                probe.bind((host, port))
             except OSError as exc:
-                message = f"Cannot serve on {address[0]}:{address[1]}: {exc.strerror}."
-                raise SystemExit(message) from None
+                where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+                raise SystemExit(f"Cannot serve on {where}: {exc.strerror}.") from None
         # gunicorn's own "Listening at" line is empty when the workers open the sockets.
-        server.log.info("Listening at: http://%s:%s (a socket per worker)", *address[:2])
+        server.log.info("Listening at: http://%s:%s (a socket per worker)", host, port)
+
+
+def on_reload(server):
+    _socket_per_worker(server)  # HUP re-reads this file: decide again before new workers
+
+
+def _socket_per_worker(server) -> bool:
+    """Only fixed TCP ports can be shared per worker. Sockets handed over by systemd, a Unix
+    socket (one path, which each worker would replace) or port 0 (a different random port
+    per worker) keep gunicorn's one shared socket."""
+    fixed_ports = all(
+        isinstance(address, tuple) and address[1] != 0 for address in server.cfg.address
+    )
+    if "LISTEN_FDS" in os.environ or not fixed_ports:
+        server.cfg.set("reuse_port", False)
+    return server.cfg.reuse_port

@@ -7,6 +7,8 @@ configuration on a free port, with its own temporary database and keys.
 
 from __future__ import annotations
 
+import http.client
+import socket
 import subprocess
 import urllib.request
 
@@ -62,3 +64,26 @@ def test_each_worker_listens_on_its_own_socket_and_a_second_server_is_refused(tm
         # The first server is untouched: still its two sockets, still serving.
         assert len(set(listening_sockets(server.port))) == workers
         assert status(server.url + "/manifest.webmanifest") == 200
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str):
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(self.path)
+
+
+def test_a_unix_socket_keeps_one_shared_socket_and_serves(tmp_path):
+    """A Unix socket path cannot be opened once per worker (each would replace the last),
+    so with one among the addresses gunicorn keeps its one shared socket for all of them."""
+    path = str(tmp_path / "closer.sock")
+    with AppServer(gunicorn_args=["--workers", "2", "--bind", f"unix:{path}"]) as server:
+        assert len(set(listening_sockets(server.port))) == 1  # shared, as gunicorn's default
+        connection = UnixConnection(path)
+        connection.request("GET", "/manifest.webmanifest")
+        assert connection.getresponse().status == 200
+        connection.close()
