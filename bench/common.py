@@ -33,6 +33,9 @@ BIN = ROOT / ".venv" / "bin"
 OUT = ROOT / "bench" / "out"  # git-ignored scratch: Lighthouse reports, server logs
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+# How every Chromium we start is launched: the benchmarks, the browser tests
+# (tests/browser/conftest.py) and docs/make_screenshots.py. Here, because the bench runs
+# without pytest.
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-background-networking",

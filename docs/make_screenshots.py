@@ -24,20 +24,12 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from app import create_app  # noqa: E402
+from bench.common import CHROMIUM_ARGS  # noqa: E402
 from models import db  # noqa: E402
 
 VIEWPORT = {"width": 412, "height": 915}
 SCALE = 2  # 824 x 1830 pixels
 PINNED = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-gpu",
-    "--disable-quic",
-]
 OUTPUTS = [ROOT / "static" / "img" / "shots" / "today-narrow.png", ROOT / "docs" / "screenshot.png"]
 
 
@@ -64,7 +56,7 @@ def main() -> None:
 def shoot(url: str) -> None:
     executable = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=ARGS)
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         context = browser.new_context(
             viewport=VIEWPORT,
             device_scale_factor=SCALE,

@@ -40,19 +40,21 @@ import pytest
 from werkzeug.serving import make_server
 
 from app import create_app
+from bench.common import CHROMIUM_ARGS
 from models import db
 
 CI = os.environ.get("CI") == "true"
 ROOT = Path(__file__).resolve().parents[2]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-gpu",
-    "--disable-quic",
+# Every page a person can reach from the navigation, for the checks that walk them all.
+NAVIGATION_PAGES = [
+    "/",
+    "/day/{tomorrow}",
+    "/strategies",
+    "/strategies/empathy",
+    "/progress",
+    "/settings",
+    "/about",
 ]
 
 CHROME_ANDROID_UA = (

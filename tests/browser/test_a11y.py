@@ -10,21 +10,19 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONES, ROOT, goto_ready, reload_ready, wait_until
+from tests.browser.conftest import (
+    NAVIGATION_PAGES,
+    PHONES,
+    ROOT,
+    goto_ready,
+    reload_ready,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-PAGES = [
-    "/",
-    "/day/{tomorrow}",
-    "/strategies",
-    "/strategies/empathy",
-    "/progress",
-    "/settings",
-    "/about",
-    "/offline",
-]
+PAGES = [*NAVIGATION_PAGES, "/offline"]
 
 
 def axe_violations(page) -> list[dict]:

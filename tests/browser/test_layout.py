@@ -6,18 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from models import Completion, Reflection, db
-from tests.browser.conftest import goto_ready
+from tests.browser.conftest import NAVIGATION_PAGES, goto_ready
 
-PAGES = [
-    "/",
-    "/day/{tomorrow}",
-    "/strategies",
-    "/strategies/empathy",
-    "/progress",
-    "/settings",
-    "/about",
-    "/settings/delete",
-]
+PAGES = [*NAVIGATION_PAGES, "/settings/delete"]
 NARROW = {
     "viewport": {"width": 320, "height": 640},
     "is_mobile": True,
