@@ -104,6 +104,18 @@ def send_all(sender: PushSender, subs: list[Subscription]) -> list:
     return sender.start([PushJob(sub, b"hi", 60) for sub in subs]).wait_all()
 
 
+def push_once_per_answer(make_sender, answers: list[bytes]) -> tuple[list, RawServer]:
+    """One push per scripted answer, one at a time, to a raw server that gives them in
+    order; the results and the (closed) server, for its connections and requests."""
+    server = RawServer(answers)
+    try:
+        sender = make_sender(max_workers=1)
+        results = send_all(sender, [sub_at(f"http://127.0.0.1:{server.port}")] * len(answers))
+    finally:
+        server.close()
+    return results, server
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -114,12 +126,7 @@ def send_all(sender: PushSender, subs: list[Subscription]) -> list:
     ids=["content-length", "chunked", "empty"],
 )
 def test_each_response_framing_is_read_and_the_connection_reused(make_sender, answer):
-    server = RawServer([answer] * 3)
-    try:
-        sender = make_sender(max_workers=1)
-        results = send_all(sender, [sub_at(f"http://127.0.0.1:{server.port}")] * 3)
-    finally:
-        server.close()
+    results, server = push_once_per_answer(make_sender, [answer] * 3)
     assert [(r.outcome, r.status) for r in results] == [("sent", 201)] * 3
     assert server.connections == 1  # keep-alive: one connection for all three
     assert server.requests[0].startswith(b"POST /push/capability HTTP/1.1\r\n")
@@ -129,12 +136,7 @@ def test_each_response_framing_is_read_and_the_connection_reused(make_sender, an
 def test_connection_close_and_close_delimited_body_open_a_fresh_connection(make_sender):
     close_delimited = b"HTTP/1.1 201 Created\r\nConnection: close\r\n\r\nbye"
     gone = b"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n"
-    server = RawServer([close_delimited, close_delimited, gone])
-    try:
-        sender = make_sender(max_workers=1)
-        results = send_all(sender, [sub_at(f"http://127.0.0.1:{server.port}")] * 3)
-    finally:
-        server.close()
+    results, server = push_once_per_answer(make_sender, [close_delimited, close_delimited, gone])
     assert [r.outcome for r in results] == ["sent", "sent", "gone"]
     assert server.connections == 3
 
@@ -143,12 +145,7 @@ def test_a_huge_answer_is_not_read_to_the_end_and_its_connection_not_reused(make
     huge = b"x" * (MAX_ANSWER_BYTES + 70_000)
     answer = b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s" % (len(huge), huge)
     small = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
-    server = RawServer([answer, small])
-    try:
-        sender = make_sender(max_workers=1)
-        results = send_all(sender, [sub_at(f"http://127.0.0.1:{server.port}")] * 2)
-    finally:
-        server.close()
+    results, server = push_once_per_answer(make_sender, [answer, small])
     assert [(r.outcome, r.status) for r in results] == [("sent", 201)] * 2
     assert server.connections == 2
 
