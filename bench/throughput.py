@@ -185,6 +185,9 @@ def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
             f"{s_cpu:.1f} ms), so even 2 whole cores could serve at most "
             f"{2000 / d_cpu:,.0f} req/s of `/`."
         )
+    # Each ratio from one round's runs, seconds apart, then their median.
+    ratios = [ratio(d, s) for d, s in zip(d_rps_runs, s_rps_runs, strict=True)]
+    rendered_ratios = [ratio(r, s) for r, s in zip(r_rps_runs, s_rps_runs, strict=True)]
     rendered = f"`/` returning user, page cache off (rendered every time){label}"
     return [
         Result(GROUP, f"`/` returning user{label}: requests/s", d_rps, "req/s", None, d_rps_runs),
@@ -230,18 +233,18 @@ def run(ctx: Context, *, gunicorn_args=(), label: str = "") -> list[Result]:
         Result(
             GROUP,
             f"dynamic / static requests/s{label}",
-            ratio(d_rps, s_rps),
+            median(ratios),
             "x",
             Target(">=", RATIO_LIMIT, "x"),
-            [ratio(d, s) for d, s in zip(d_rps_runs, s_rps_runs, strict=True)],
+            ratios,
             detail=detail,
         ),
         Result(
             GROUP,
             f"dynamic (page cache off) / static requests/s{label}",
-            ratio(r_rps, s_rps),
+            median(rendered_ratios),
             "x",
             None,
-            [ratio(d, s) for d, s in zip(r_rps_runs, s_rps_runs, strict=True)],
+            rendered_ratios,
         ),
     ]
