@@ -107,7 +107,7 @@ self.addEventListener("message", (event) => {
   if (data.type === "SKIP_WAITING") {
     event.waitUntil(self.skipWaiting());
   } else if (data.type === "VISITED") {
-    event.waitUntil(refreshPages(data.today, Boolean(data.force)));
+    event.waitUntil(visitDay(data).then((day) => refreshPages(day, Boolean(data.force))));
   } else if (data.type === "REFRESH" && Array.isArray(data.urls)) {
     event.waitUntil(refreshUrls(data.urls.filter((u) => typeof u === "string" && u.startsWith("/"))));
   } else if (data.type === "REPLAY") {
@@ -218,11 +218,18 @@ async function networkOrCache(request, cacheName) {
 
 let lastRefresh = { at: 0, day: null, done: Promise.resolve() };
 
-// The page reports its visit (with its local date); the coming week is fetched again unless
-// that was done for the same day within the last minute. Either way, once the pages are in
-// the cache, the page hears OFFLINE_READY.
-async function refreshPages(today, force) {
-  const day = isDay(today) ? today : localDate(new Date(Date.now()), await userZone(self.location.origin));
+// The day a page's visit reports: worked out here from the page's clock and the zone its
+// "today" follows ("" for the device's own), so the page itself never sets up Intl; a page
+// from before sends its local date instead.
+async function visitDay(data) {
+  if (isDay(data.today)) return data.today;
+  const zone = typeof data.zone === "string" ? data.zone : await userZone(self.location.origin);
+  return localDate(new Date(Number.isFinite(data.now) ? data.now : Date.now()), zone);
+}
+
+// The coming week from `day` is fetched again unless that was done for the same day within
+// the last minute. Either way, once the pages are in the cache, the page hears OFFLINE_READY.
+async function refreshPages(day, force) {
   const recent = Date.now() - lastRefresh.at < REFRESH_INTERVAL_MS && lastRefresh.day === day;
   if (force || !recent) {
     const done = refreshUrls(["/", ...weekFrom(day).map((d) => `/day/${d}`), ...PAGES]);

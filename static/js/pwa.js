@@ -128,7 +128,7 @@
   function reflectionHtml(text, pending) {
     return fromTemplate("offline-reflection", function (fragment) {
       fragment.querySelector("textarea").textContent = text;
-      fragment.querySelector("output").textContent = text.length.toLocaleString("en") + " / 2,000";
+      fragment.querySelector("output").textContent = self.closerCountText(text.length); // app.js
       if (!pending) fragment.querySelectorAll(".pending-note").forEach(function (n) { n.remove(); });
     });
   }
@@ -167,11 +167,13 @@
         else if (m[2] === "undo") done = false;
         else text = entry.fields.text || "";
       });
-      var writable = day <= localDate();
+      // Asked only for a card without its forms: the first date formatting sets up Intl,
+      // tens of milliseconds, which a page that is already complete need not pay at start.
+      function writable() { return day <= localDate(); }
       if (done !== null) place("done", doneHtml(done, true));
-      else if (writable && $("done") && !$("done").querySelector("form")) place("done", doneHtml(false, false));
+      else if ($("done") && !$("done").querySelector("form") && writable()) place("done", doneHtml(false, false));
       if (text !== null) place("reflection", reflectionHtml(text, true), "done");
-      else if (writable && !$("reflection")) place("reflection", reflectionHtml("", false), "done");
+      else if (!$("reflection") && writable()) place("reflection", reflectionHtml("", false), "done");
     }, noop);
   }
 
@@ -405,7 +407,10 @@
       }
     });
 
-    if (navigator.onLine !== false) tellWorker({ type: "VISITED", today: localDate() });
+    // The worker works out this page's today itself: no Intl set-up on this thread.
+    if (navigator.onLine !== false) {
+      tellWorker({ type: "VISITED", now: Date.now(), zone: document.body.dataset.zone || "" });
+    }
   }
 
   /* ---------------- start ---------------- */

@@ -5,6 +5,9 @@ a plain form POST, a tap made then is sent once, and what the scripts do on a fi
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from datetime import time as clock
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -164,3 +167,74 @@ def test_only_pages_with_something_for_htmx_load_it(live_server, phone_context):
         assert page.evaluate("typeof window.htmx !== 'undefined'") is wants, path
         assert any("/vendor/htmx" in url for url in fetched) is wants, path
         assert page.evaluate("typeof window.CloserOutbox !== 'undefined'"), path
+
+
+# Counts every call that would set up Intl (ICU) on the page's own thread: its first use costs
+# 25-90 ms on the bench machine, a long task a slow phone would show as a frozen page.
+COUNT_INTL = """
+window.intlCalls = [];
+const note = (name) => window.intlCalls.push(name);
+for (const name of ["DateTimeFormat", "NumberFormat", "Collator", "PluralRules",
+                    "RelativeTimeFormat", "ListFormat", "Segmenter", "DisplayNames"]) {
+  if (!Intl[name]) continue;
+  const real = Intl[name];
+  Intl[name] = new Proxy(real, {
+    construct(target, args) { note(name); return Reflect.construct(target, args); },
+    apply(target, self, args) { note(name); return Reflect.apply(target, self, args); },
+  });
+}
+for (const [proto, name] of [[Number.prototype, "toLocaleString"], [Date.prototype, "toLocaleString"],
+                             [Date.prototype, "toLocaleDateString"], [Date.prototype, "toLocaleTimeString"],
+                             [String.prototype, "localeCompare"]]) {
+  const real = proto[name];
+  proto[name] = function (...args) { note(name); return real.apply(this, args); };
+}
+"""
+
+
+@pixel_only
+def test_the_page_thread_sets_up_no_intl_on_a_first_or_returning_visit(live_server, phone_context):
+    """The zone report works out the zone and today in a Worker (static/js/zone.js), the
+    service worker works out its own today, and the character counter is written out."""
+    page = phone_context.new_page()
+    page.add_init_script(COUNT_INTL)
+    goto_ready(page, live_server.url + "/")
+    wait_until(page, "document.body.dataset.zoneState === 'confirmed'")
+    with live_server.db():
+        assert db.session.execute(select(User.time_zone_confirmed)).scalar_one() is True
+    assert page.evaluate("window.intlCalls") == []
+
+    page.reload()
+    wait_ready(page)
+    page.wait_for_function("() => document.documentElement.dataset.offlineReady")
+    assert page.evaluate("window.intlCalls") == []
+
+    page.locator("#reflection-text").fill("x" * 1234)
+    expect(page.locator("#reflection-count")).to_have_text("1,234 / 2,000")
+    page.locator("#reflection-text").fill("x" * 7)
+    expect(page.locator("#reflection-count")).to_have_text("7 / 2,000")
+    assert page.evaluate("window.intlCalls") == []
+
+
+def test_a_first_visit_where_the_date_differs_moves_to_the_local_date(
+    live_server, new_context, guard
+):
+    """The server's first page is for its own (UTC) date; the zone report re-anchors Day 1
+    to the phone's date, and the page reloads onto it. A zone a day behind UTC before 10:30
+    UTC, a day ahead after it: the dates differ whenever the test runs."""
+    now = datetime.now(UTC)
+    zone = "Pacific/Pago_Pago" if now.time() < clock(10, 30) else "Pacific/Kiritimati"
+    local_day = now.astimezone(ZoneInfo(zone)).date()
+    assert local_day != now.date()
+    context = guard.watch(new_context(**PHONES["pixel"], timezone_id=zone))
+    page = context.new_page()
+    page.goto(live_server.url + "/")
+
+    page.wait_for_function(
+        "(day) => document.getElementById('card').dataset.day === day",
+        arg=local_day.isoformat(),
+    )
+    wait_ready(page)
+    with live_server.db():
+        user = db.session.execute(select(User.time_zone, User.first_date)).one()
+    assert tuple(user) == (zone, local_day)
