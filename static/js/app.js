@@ -64,7 +64,8 @@
      thread never pays for setting up Intl. */
   function reportTimeZone() {
     if (document.body.dataset.zoneState !== "unknown" || !zoneWorker || !window.Worker) return;
-    var worker = new Worker(zoneWorker);
+    var worker;
+    try { worker = new Worker(zoneWorker); } catch (error) { return; } // the next visit tries again
     worker.onmessage = function (event) {
       worker.terminate();
       if (event.data && event.data.zone) sendTimeZone(event.data.zone, event.data.today);

@@ -33,6 +33,10 @@
     return parts.year + "-" + parts.month + "-" + parts.day;
   }
 
+  function utcDate(daysFromNow) {
+    return new Date(Date.now() + daysFromNow * 86400000).toISOString().slice(0, 10);
+  }
+
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : "";
@@ -125,10 +129,16 @@
     });
   }
 
+  // app.js's counter text; a page kept from before it had one may load this file offline.
+  function countText(length) {
+    if (self.closerCountText) return self.closerCountText(length);
+    return length.toLocaleString("en") + " / 2,000";
+  }
+
   function reflectionHtml(text, pending) {
     return fromTemplate("offline-reflection", function (fragment) {
       fragment.querySelector("textarea").textContent = text;
-      fragment.querySelector("output").textContent = self.closerCountText(text.length); // app.js
+      fragment.querySelector("output").textContent = countText(text.length);
       if (!pending) fragment.querySelectorAll(".pending-note").forEach(function (n) { n.remove(); });
     });
   }
@@ -169,7 +179,12 @@
       });
       // Asked only for a card without its forms: the first date formatting sets up Intl,
       // tens of milliseconds, which a page that is already complete need not pay at start.
-      function writable() { return day <= localDate(); }
+      function writable() {
+        // Every zone's date is within a day of the UTC date: only a day near it needs Intl.
+        if (day > utcDate(1)) return false;
+        if (day <= utcDate(-1)) return true;
+        return day <= localDate();
+      }
       if (done !== null) place("done", doneHtml(done, true));
       else if ($("done") && !$("done").querySelector("form") && writable()) place("done", doneHtml(false, false));
       if (text !== null) place("reflection", reflectionHtml(text, true), "done");

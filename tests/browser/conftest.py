@@ -105,7 +105,16 @@ def browser_type_launch_args(browser_type_launch_args):
         if CI:
             pytest.fail(f"{message}; under CI=true browser tests never skip")
         pytest.skip(message)
-    return {**browser_type_launch_args, "executable_path": path, "args": CHROMIUM_ARGS}
+    # The phones live in UTC, like the live server's clock, unless a test gives a context a
+    # `timezone_id`: a first visit whose date differs from the server's reloads onto the
+    # phone's date, which would otherwise depend on this machine's zone.
+    env = {**os.environ, "TZ": "UTC"}
+    return {
+        **browser_type_launch_args,
+        "executable_path": path,
+        "args": CHROMIUM_ARGS,
+        "env": env,
+    }
 
 
 # ------------------------------------------------------------------------------------------
@@ -325,6 +334,7 @@ def launch_persistent(browser_type, browser_type_launch_args):
             executable_path=browser_type_launch_args["executable_path"],
             args=[*browser_type_launch_args["args"], *kwargs.pop("extra_args", [])],
             headless=browser_type_launch_args.get("headless", True),
+            env=browser_type_launch_args["env"],
             **kwargs,
         )
         contexts.append(context)

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import AppliedWrite, Completion, User, db
-from tests.browser.conftest import PHONES, goto_ready, pixel_only, wait_ready, wait_until
+from tests.browser.conftest import PHONES, goto_ready, pixel_only, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -124,7 +124,9 @@ def test_first_visit_reports_the_time_zone_after_load(live_server, new_context, 
         with live_server.db():
             return db.session.execute(select(User.time_zone, User.time_zone_confirmed)).one()
 
-    wait_until(page, "document.body.dataset.zoneState === 'confirmed'")
+    # From 15:00 UTC Tokyo's date is ahead of the server's, and the page reloads onto it:
+    # wait_for_function keeps waiting across that navigation.
+    page.wait_for_function("() => document.body?.dataset.zoneState === 'confirmed'")
     assert tuple(zone()) == ("Asia/Tokyo", True)
 
 
@@ -192,21 +194,31 @@ for (const [proto, name] of [[Number.prototype, "toLocaleString"], [Date.prototy
 """
 
 
-@pixel_only
-def test_the_page_thread_sets_up_no_intl_on_a_first_or_returning_visit(live_server, phone_context):
+def test_the_page_thread_sets_up_no_intl_on_a_first_or_returning_visit(
+    live_server, new_context, guard
+):
     """The zone report works out the zone and today in a Worker (static/js/zone.js), the
-    service worker works out its own today, and the character counter is written out."""
-    page = phone_context.new_page()
+    service worker works out its own today, and the character counter is written out. In
+    UTC the phone's date is the server's: the first visit reports its zone and stays put."""
+    context = guard.watch(new_context(**PHONES["pixel"], timezone_id="UTC"))
+    page = context.new_page()
     page.add_init_script(COUNT_INTL)
+    loads = []
+    page.on("load", lambda loaded: loads.append(loaded.url))
     goto_ready(page, live_server.url + "/")
-    wait_until(page, "document.body.dataset.zoneState === 'confirmed'")
+    page.wait_for_function("() => document.body?.dataset.zoneState === 'confirmed'")
     with live_server.db():
         assert db.session.execute(select(User.time_zone_confirmed)).scalar_one() is True
+    page.wait_for_function("() => document.documentElement.dataset.offlineReady")
+    assert len(loads) == 1  # no reload: the dates agree
     assert page.evaluate("window.intlCalls") == []
 
     page.reload()
     wait_ready(page)
     page.wait_for_function("() => document.documentElement.dataset.offlineReady")
+    # The service worker's today, from the page's clock and zone, is the card's day.
+    card_day = page.locator("#card").get_attribute("data-day")
+    assert page.evaluate("document.documentElement.dataset.offlineReady") == card_day
     assert page.evaluate("window.intlCalls") == []
 
     page.locator("#reflection-text").fill("x" * 1234)
@@ -231,7 +243,7 @@ def test_a_first_visit_where_the_date_differs_moves_to_the_local_date(
     page.goto(live_server.url + "/")
 
     page.wait_for_function(
-        "(day) => document.getElementById('card').dataset.day === day",
+        "(day) => document.getElementById('card')?.dataset.day === day",
         arg=local_day.isoformat(),
     )
     wait_ready(page)
