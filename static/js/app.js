@@ -83,12 +83,14 @@
       headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" }
     }).then(function (response) {
       if (!response.ok) return;
-      document.body.dataset.zoneState = "confirmed";
-      // Only the card can depend on the zone; reload it if the local date differs.
+      // Only the card can depend on the zone; reload it if the local date differs. This page
+      // is then on its way out: "confirmed" is for a page that shows the user's own day.
       var card = document.getElementById("card");
       if (card && card.dataset.day && location.pathname === "/" && today && card.dataset.day !== today) {
         location.reload();
+        return;
       }
+      document.body.dataset.zoneState = "confirmed";
     }).catch(function () { /* offline: try again next visit */ });
   }
 

@@ -228,6 +228,23 @@ def test_the_page_thread_sets_up_no_intl_on_a_first_or_returning_visit(
     assert page.evaluate("window.intlCalls") == []
 
 
+# Records, across reloads in one tab, the card's day on every page that says its zone is
+# confirmed: when the page loads that way, or when the zone report marks it so.
+CONFIRMED_DAYS = """
+const record = () => {
+  if (window.confirmedRecorded || document.body?.dataset.zoneState !== "confirmed") return;
+  window.confirmedRecorded = true;
+  const days = JSON.parse(sessionStorage.confirmedDays || "[]");
+  days.push(document.getElementById("card")?.dataset.day || null);
+  sessionStorage.confirmedDays = JSON.stringify(days);
+};
+document.addEventListener("DOMContentLoaded", () => {
+  record();
+  new MutationObserver(record).observe(document.body, { attributes: true });
+});
+"""
+
+
 def test_a_first_visit_where_the_date_differs_moves_to_the_local_date(
     live_server, new_context, guard
 ):
@@ -240,6 +257,7 @@ def test_a_first_visit_where_the_date_differs_moves_to_the_local_date(
     assert local_day != now.date()
     context = guard.watch(new_context(**PHONES["pixel"], timezone_id=zone))
     page = context.new_page()
+    page.add_init_script(CONFIRMED_DAYS)
     page.goto(live_server.url + "/")
 
     page.wait_for_function(
@@ -250,3 +268,6 @@ def test_a_first_visit_where_the_date_differs_moves_to_the_local_date(
     with live_server.db():
         user = db.session.execute(select(User.time_zone, User.first_date)).one()
     assert tuple(user) == (zone, local_day)
+    # Only a page showing the phone's day ever says "confirmed" (tests wait for that state;
+    # the server's page that is about to reload must not claim it).
+    assert page.evaluate("JSON.parse(sessionStorage.confirmedDays)") == [local_day.isoformat()]

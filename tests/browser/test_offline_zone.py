@@ -24,7 +24,7 @@ def test_offline_today_follows_the_zone_from_settings(live_server, new_context, 
     context = guard.watch(new_context(**PHONES["pixel"], timezone_id=PHONE_ZONE))
     page = context.new_page()
     goto_ready(page, live_server.url + "/")  # the first visit reports the phone's zone
-    page.wait_for_function("() => document.body.dataset.zoneState === 'confirmed'")
+    page.wait_for_function("() => document.body?.dataset.zoneState === 'confirmed'")
 
     goto_ready(page, live_server.url + "/settings")
     page.get_by_label("Your days start at midnight in").select_option(CHOSEN_ZONE)
