@@ -127,6 +127,11 @@ def delete_everything():
         delete_user(user)
     forget_user()
     response = redirect(url_for("settings.deleted"), code=303)
+    # This phone keeps copies too: cached pages show reflections, and the offline outbox may
+    # hold writes that would otherwise replay into a new account. The browser clears its
+    # caches, storage and service worker for this origin before it shows the next page;
+    # pwa.js does the same on that page for browsers without Clear-Site-Data.
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response
 
 

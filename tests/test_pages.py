@@ -132,7 +132,6 @@ def test_delete_takes_two_taps_and_leaves_no_row_behind(db_app, db_client):
     _seed_everything(db_app, db_client)
     # another user's data must survive
     other = db_app.test_client()
-    other.post  # noqa: B018
     other.get("/")
     other.post(f"/day/{TODAY}/done")
 
@@ -143,6 +142,8 @@ def test_delete_takes_two_taps_and_leaves_no_row_behind(db_app, db_client):
         "/settings/deleted"
     )
     assert "closer=;" in response.headers["Set-Cookie"]  # the cookie is cleared
+    # and the phone's copies: cached pages, the offline outbox, the service worker
+    assert response.headers["Clear-Site-Data"] == '"cache", "storage"'
     with db_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
         for model in USER_TABLES:

@@ -428,9 +428,43 @@
     }
   }
 
+  /* ---------------- after "delete everything" ---------------- */
+
+  /* The server has deleted the account. This phone must keep no copy either: cached pages
+     show reflections, and a queued write would replay into a new account. Clear-Site-Data
+     on the delete response has done this where the browser supports it; this is for the
+     others. The next visit registers a fresh worker. */
+  function forgetDevice() {
+    var unregistered = sw
+      ? sw.getRegistrations().then(function (regs) {
+          return Promise.all(regs.map(function (reg) { return reg.unregister(); }));
+        })
+      : Promise.resolve();
+    return unregistered.then(function () {
+      var jobs = [];
+      if (self.caches) {
+        jobs.push(caches.keys().then(function (names) {
+          return Promise.all(names.filter(function (name) { return name.indexOf("closer-") === 0; })
+            .map(function (name) { return caches.delete(name); }));
+        }));
+      }
+      if (self.indexedDB) {
+        jobs.push(new Promise(function (resolve) {
+          var request = indexedDB.deleteDatabase("closer");
+          request.onsuccess = request.onerror = request.onblocked = resolve;
+        }));
+      }
+      return Promise.all(jobs);
+    }).then(function () { document.documentElement.dataset.forgotten = ""; });
+  }
+
   /* ---------------- start ---------------- */
 
   function start() {
+    if (document.body.hasAttribute("data-forget-device")) {
+      forgetDevice().catch(noop);
+      return;
+    }
     setupInstall();
     // This file loads after `load`; an offer made before then was kept by app.js.
     if (self.closerInstallPrompt) offerInstall(self.closerInstallPrompt);
