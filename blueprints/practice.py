@@ -168,7 +168,11 @@ DAY_STATE = select(
 )
 
 
-def build_day(user: User | PageUser, day: date) -> DayView:
+def build_day(user: User | PageUser, day: date, ahead: int = 0) -> DayView:
+    """The card for `day`. Its forms are offered up to `ahead` days after the user's today:
+    a page offers today's writes, no later (a preview of tomorrow is not a day to mark; a
+    device whose own date is already there gets the forms from pwa.js's overlay), and the
+    answer to a write keeps offering what that device was just able to send."""
     library = current_app.extensions["library"]
     number = day_number(user.first_date, day)
     strategy, practice = library.for_day(number)
@@ -187,7 +191,7 @@ def build_day(user: User | PageUser, day: date) -> DayView:
         is_today=day == today,
         done=state.done is not None,
         reflection=state.reflection or "",
-        can_write=day <= today + timedelta(days=WRITE_AHEAD_DAYS),
+        can_write=day <= today + timedelta(days=ahead),
         recent_done=state.recent_done,
         recent_span=(today - start).days + 1,
         last_day=today + timedelta(days=DAYS_AHEAD),
@@ -334,13 +338,13 @@ def _write(day_text: str, kind: str, apply):
         anchor = "reflection" if kind == "reflect" else "card"
         params = {} if target == "practice.today" else {"day_text": day.isoformat()}
         return redirect(url_for(target, **params, _anchor=anchor), code=303)
-    view = build_day(user, day)
+    view = build_day(user, day, ahead=WRITE_AHEAD_DAYS)
     template = "practice/_reflection.html" if kind == "reflect" else "practice/_done.html"
     return render_template(template, view=view, new_key=uuid.uuid4, saved=kind == "reflect")
 
 
 def _rejected(user: User, day: date, kind: str, rejected: WriteRejected):
-    view = build_day(user, day)
+    view = build_day(user, day, ahead=WRITE_AHEAD_DAYS)
     if wants_fragment():
         template = "practice/_reflection.html" if kind == "reflect" else "practice/_done.html"
         return (

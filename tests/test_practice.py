@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 
@@ -173,6 +174,30 @@ def test_any_day_from_day_one_to_ninety_days_ahead(client):
         response = client.get(url)
         assert response.status_code == 404, url
         assert "Not found" in response.get_data(as_text=True)
+
+
+def test_tomorrow_is_a_preview_with_nothing_to_mark(client):
+    client.get("/")
+    html = shown(client.get("/day/2026-11-27").get_data(as_text=True))
+    assert "Day 2 · " in html and "when its day comes" in html
+    assert "/day/2026-11-27/done" not in html and 'id="reflection-text"' not in html
+    today = shown(client.get("/").get_data(as_text=True))
+    assert f"/day/{TODAY}/done" in today and 'id="reflection-text"' in today
+
+
+def shown(html: str) -> str:
+    """The page without its <template>s (the offline layer's inert copies of the forms)."""
+    return re.sub(r"<template\b.*?</template>", "", html, flags=re.DOTALL)
+
+
+def test_a_device_a_day_ahead_keeps_its_forms_after_a_write(client):
+    """pwa.js gives that device the forms on its own date; the answer to its write must not
+    take them away again (after Undo it can mark the day done once more)."""
+    client.get("/")
+    done = client.post("/day/2026-11-27/done", headers=HTMX).get_data(as_text=True)
+    assert "/day/2026-11-27/undo" in done
+    undone = client.post("/day/2026-11-27/undo", headers=HTMX).get_data(as_text=True)
+    assert "/day/2026-11-27/done" in undone and "when its day comes" not in undone
 
 
 def test_future_days_cannot_be_marked_done(app, client):
