@@ -108,8 +108,11 @@ def test_reflection_saves_edits_and_shows_on_progress(db_app, db_client):
 def test_empty_reflection_clears_it(app, client):
     client.get("/")
     client.post(f"/day/{TODAY}/reflection", data={"text": "something"})
-    client.post(f"/day/{TODAY}/reflection", data={"text": "   "})
+    html = client.post(f"/day/{TODAY}/reflection", data={"text": "   "}, headers=HTMX).get_data(
+        as_text=True
+    )
     assert count(app, Reflection) == 0
+    assert "Reflection cleared." in html and "Reflection saved." not in html
 
 
 def test_reflection_without_javascript_redirects_to_the_reflection(client):

@@ -29,7 +29,11 @@
     if (out) out.value = countText(textarea.value.length);
   }
   document.addEventListener("input", function (event) {
-    if (event.target.matches && event.target.matches("textarea[maxlength]")) updateCounter(event.target);
+    var field = event.target;
+    if (!field.matches || !field.matches("textarea[maxlength]")) return;
+    updateCounter(field);
+    // "Saved" spoke of the text as it was; once it changes, it is no longer true.
+    if (field.form) field.form.querySelectorAll(".saved").forEach(function (note) { note.remove(); });
   });
 
   // Chromium may offer installation before pwa.js has loaded: keep the offer for it.

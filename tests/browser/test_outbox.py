@@ -325,3 +325,15 @@ def test_online_writes_swap_the_servers_fragment_and_refresh_the_offline_copy(
     goto_ready(page, f"{live_server.url}/day/{today.isoformat()}")
     expect(page.locator("#done").get_by_text("Done for today")).to_be_visible()
     expect(page.locator("#done .pending-note")).to_have_count(0)
+
+
+def test_the_saved_note_goes_as_soon_as_the_text_changes_again(live_server, phone_context, guard):
+    page = phone_context.new_page()
+    open_ready(page, live_server.url)
+    page.locator("#reflection-text").fill("We walked.")
+    page.get_by_role("button", name="Save reflection").click()
+    expect(page.locator("#reflection .saved")).to_have_text("Reflection saved.")
+    page.locator("#reflection-text").press("End")
+    page.locator("#reflection-text").press_sequentially(" Then")
+    expect(page.locator("#reflection .saved")).to_have_count(0)
+    expect(page.locator("#reflection-count")).to_have_text("15 / 2,000")
