@@ -337,3 +337,40 @@ def test_the_saved_note_goes_as_soon_as_the_text_changes_again(live_server, phon
     page.locator("#reflection-text").press_sequentially(" Then")
     expect(page.locator("#reflection .saved")).to_have_count(0)
     expect(page.locator("#reflection-count")).to_have_text("15 / 2,000")
+
+
+FOCUSED = "document.activeElement.id + ' ' + document.activeElement.textContent.trim()"
+
+
+@pixel_only
+def test_keyboard_focus_stays_on_the_control_that_was_used(live_server, phone_context, guard):
+    """Done becomes Undo (and back) under the same focus, online through htmx and offline
+    through the outbox's card; saving keeps focus on its button. Without this focus fell
+    to <body>, and the next Tab started from the top of the page."""
+    page = phone_context.new_page()
+    open_ready(page, live_server.url)
+    page.locator("#done-toggle").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#done").get_by_text("Done for today")).to_be_visible()
+    assert page.evaluate(FOCUSED) == "done-toggle Undo"
+
+    page.locator("#reflection-text").fill("Quiet walk.")
+    page.locator("#reflection-save").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#reflection .saved")).to_have_text("Reflection saved.")
+    assert page.evaluate(FOCUSED) == "reflection-save Save reflection"
+
+    guard.allow_offline_noise()
+    phone_context.set_offline(True)
+    page.locator("#done-toggle").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#done .pending-note")).to_be_visible()
+    assert page.evaluate(FOCUSED) == "done-toggle Done"
+    phone_context.set_offline(False)
+
+    goto_ready(page, live_server.url + "/settings")
+    page.locator("#time_zone").select_option("Europe/Berlin")
+    page.locator("#timezone-save").focus()
+    page.keyboard.press("Enter")
+    page.get_by_text("Your days now follow Europe/Berlin").wait_for()
+    assert page.evaluate(FOCUSED) == "timezone-save Save time zone"
