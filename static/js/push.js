@@ -89,18 +89,35 @@
     });
   }
 
+  /* A time the person picked is kept even when reminders cannot start on this phone, as
+     the form does without JavaScript: on another phone, or after a change of mind, the
+     reminders come at that time. */
+  function keepTime(form) {
+    var time = form.querySelector('input[type="time"]');
+    if (!time || !time.value || time.value === time.defaultValue) return;
+    fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+      body: new URLSearchParams(new FormData(form))
+    }).then(function (response) {
+      if (response.ok) time.defaultValue = time.value;
+    }).catch(function () { /* offline: the field still shows it; the next tap tries again */ });
+  }
+
   function subscribe(root, form) {
     var button = form.querySelector('button[type="submit"]');
     var key = root.dataset.vapidKey;
     var problem = obstacle();
-    if (problem) { note(root, problem); return; }
-    if (!key) { note(root, "unconfigured"); return; }
+    if (problem) { note(root, problem); keepTime(form); return; }
+    if (!key) { note(root, "unconfigured"); keepTime(form); return; }
     if (button) button.disabled = true;
     // The permission prompt comes only now, straight from the person's tap.
     Notification.requestPermission().then(function (permission) {
       if (permission !== "granted") {
         if (permission === "denied") note(root, "denied");
         else note(root, "error", "Reminders need your permission to show a notification. Tap Remind me daily to be asked again.");
+        keepTime(form);
         return null;
       }
       return registration().then(function (reg) {
@@ -118,6 +135,7 @@
       });
     }).catch(function (error) {
       note(root, "error", "We could not turn reminders on: " + (error && error.message ? error.message : error));
+      keepTime(form);
     }).then(function () {
       if (button) button.disabled = false;
     });

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from models import PushSubscription, User, db
 from reminders import vapid
-from tests.browser.conftest import PHONES, goto_ready, wait_until
+from tests.browser.conftest import PHONES, goto_ready, reload_ready, wait_until
 from tests.pushservice import PushService
 
 STUB = """
@@ -167,5 +167,29 @@ def test_denied_permission_is_explained(push_server, new_context, guard):
     note = page.locator('[data-push-note="denied"]')
     note.wait_for()
     assert "blocked" in note.inner_text()
+    with push_server.db():
+        assert db.session.scalars(select(PushSubscription)).all() == []
+
+
+def test_a_picked_time_is_kept_when_reminders_cannot_start(push_server, new_context, guard):
+    """As the form does without JavaScript ("Your reminder time is saved either way")."""
+    context = guard.watch(new_context(**PHONES["pixel"]))
+    page = context.new_page()
+    goto_ready(page, push_server.url + "/")
+    page.get_by_label("Reminder time").fill("21:15")
+    page.get_by_role("button", name="Remind me daily").click()
+    page.locator('[data-push-note="denied"]').wait_for()
+
+    def saved_time():
+        with push_server.db():
+            saved = db.session.scalars(select(User.reminder_time)).one()
+        return saved and saved.strftime("%H:%M")
+
+    deadline = time.monotonic() + 10
+    while saved_time() != "21:15":
+        assert time.monotonic() < deadline, f"reminder time is {saved_time()}"
+        page.wait_for_timeout(50)
+    reload_ready(page)
+    assert page.get_by_label("Reminder time").input_value() == "21:15"
     with push_server.db():
         assert db.session.scalars(select(PushSubscription)).all() == []
