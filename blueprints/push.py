@@ -25,7 +25,7 @@ from flask import (
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from content.calendar import local_today, now_utc, zone_names
+from content.calendar import local_today, now_utc
 from identity import current_user, wants_fragment
 from models import Completion, PushSubscription, User, db
 from reminders import config as reminder_config
@@ -264,7 +264,6 @@ def _answer(user: User, message: str | None = None, error: str | None = None):
         return render_template(
             "settings/settings.html",
             user=user,
-            zones=zone_names(),
             push_error=error,
             reminders_from="settings",
         ), status

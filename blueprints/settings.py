@@ -21,18 +21,22 @@ from flask import (
 from sqlalchemy import delete, select
 
 from blueprints.practice import user_today
-from content.calendar import is_valid_zone, local_today, zone_names
+from content.calendar import is_valid_zone, local_today, zone_choices, zone_names
 from identity import current_user, forget_user, require_user, wants_fragment
 from models import USER_TABLES, User, db
 from security import EXPORT_LIMIT, limit_read, limit_writes
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
+# The time zone picker (settings/_timezone.html), wherever the panel is drawn.
+bp.add_app_template_global(zone_choices)
+bp.add_app_template_global(zone_names)
+
 
 @bp.get("")
 def index():
     user = current_user()
-    return render_template("settings/settings.html", user=user, zones=zone_names())
+    return render_template("settings/settings.html", user=user)
 
 
 @bp.post("/timezone")
@@ -43,12 +47,8 @@ def set_time_zone():
     if not is_valid_zone(name):
         message = "Please pick a time zone from the list."
         if wants_fragment():
-            return render_template(
-                "settings/_timezone.html", user=user, zones=zone_names(), error=message
-            ), 422
-        return render_template(
-            "settings/settings.html", user=user, zones=zone_names(), error=message
-        ), 422
+            return render_template("settings/_timezone.html", user=user, error=message), 422
+        return render_template("settings/settings.html", user=user, error=message), 422
     detected = request.form.get("detected") == "1"
     change_time_zone(user, name, detected=detected)
     db.session.commit()
@@ -56,7 +56,7 @@ def set_time_zone():
         # The page's silent first-visit report shows nothing: no settings fragment to send.
         return "", 204
     if wants_fragment():
-        return render_template("settings/_timezone.html", user=user, zones=zone_names(), saved=True)
+        return render_template("settings/_timezone.html", user=user, saved=True)
     return redirect(url_for("settings.index", _anchor="time-zone"), code=303)
 
 

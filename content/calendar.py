@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from importlib.resources import files
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app, has_app_context
 
@@ -23,11 +24,44 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+Place = tuple[str, str]  # (IANA name, "City, Country")
+
+
+@cache
+def zone_choices() -> tuple[tuple[str, tuple[Place, ...]], ...]:
+    """The zones offered in settings, by region: each place's own zone as the tz database's
+    zone.tab lists it (from the pinned tzdata package), labelled "City, Country". Old names
+    ("Asia/Calcutta", "Europe/Kiev", "US/Eastern") are left out of the list; they stay valid
+    when a browser reports one, and the picker then shows it as it is."""
+    data = files("tzdata.zoneinfo")
+    countries = dict(_tab_rows(data.joinpath("iso3166.tab").read_text("utf-8"), 2))
+    regions: dict[str, list[Place]] = {}
+    for code, _where, name, *_ in _tab_rows(data.joinpath("zone.tab").read_text("utf-8"), 3):
+        region, *within, city = name.split("/")
+        place = city.replace("_", " ")
+        if within:  # America/Indiana/Knox: "Knox (Indiana)"
+            place += f" ({', '.join(w.replace('_', ' ') for w in within)})"
+        country = countries.get(code, code)
+        label = place if place == country else f"{place}, {country}"  # not "Anguilla, Anguilla"
+        regions.setdefault(region, []).append((name, label))
+    return tuple(
+        (REGION_NAMES.get(region, region), tuple(sorted(places, key=lambda p: p[1])))
+        for region, places in sorted(regions.items())
+    )
+
+
+REGION_NAMES = {"America": "Americas", "Atlantic": "Atlantic Ocean", "Indian": "Indian Ocean"}
+
+
+def _tab_rows(text: str, least: int) -> list[list[str]]:
+    rows = (line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
+    return [row for row in rows if len(row) >= least]
+
+
 @cache
 def zone_names() -> tuple[str, ...]:
-    """IANA zones offered in settings; legacy aliases ("US/Eastern") are valid but not listed."""
-    names = {n for n in available_timezones() if "/" in n and not n.startswith(("Etc/", "US/"))}
-    return tuple(sorted(names | {"UTC"}))
+    """Every zone offered in settings: UTC and those of `zone_choices`."""
+    return ("UTC", *sorted(name for _, places in zone_choices() for name, _ in places))
 
 
 @cache

@@ -67,8 +67,34 @@ def test_progress_lists_reflections_newest_first(client, clock):
 
 def test_settings_offers_zones_export_and_delete(client):
     html = client.get("/settings").get_data(as_text=True)
-    assert "<option>Europe/Berlin</option>" in html and "<option selected>UTC</option>" in html
+    assert '<option value="Europe/Berlin">Berlin, Germany</option>' in html
+    assert '<option value="UTC" selected>UTC</option>' in html
+    assert '<optgroup label="Americas">' in html
     assert 'href="/settings/export"' in html and 'href="/settings/delete"' in html
+
+
+def test_the_zone_picker_lists_places_not_old_aliases(client):
+    """zone.tab's one name per place, with its country; Asia/Calcutta, Europe/Kiev,
+    US/Eastern and Mexico/BajaNorte are old names for zones listed under their own."""
+    html = client.get("/settings").get_data(as_text=True)
+    assert '<option value="Asia/Kolkata">Kolkata, India</option>' in html
+    assert '<option value="Europe/Kyiv">Kyiv, Ukraine</option>' in html
+    assert "Indianapolis (Indiana), United States" in html
+    for alias in ("Asia/Calcutta", "Europe/Kiev", "US/Eastern", "Mexico/BajaNorte", "Etc/GMT+5"):
+        assert f'value="{alias}"' not in html, alias
+    assert 400 < html.count("<option ") < 450
+
+
+def test_a_zone_reported_under_an_old_name_is_kept_and_shown_as_chosen(app, client):
+    """Chromium reports India as Asia/Calcutta: valid, stored as it came, and the picker
+    shows it chosen (not the list's first zone, which saving the form would then pick)."""
+    client.get("/")
+    client.post("/settings/timezone", data={"time_zone": "Asia/Calcutta", "detected": "1"})
+    html = client.get("/settings").get_data(as_text=True)
+    assert '<option value="Asia/Calcutta" selected>Asia/Calcutta</option>' in html
+    assert html.count(" selected>") == 1
+    with app.app_context():
+        assert db.session.scalars(select(User.time_zone)).one() == "Asia/Calcutta"
 
 
 def test_unknown_zone_is_refused_with_a_message(app, client):
@@ -85,9 +111,9 @@ def test_time_zone_form_without_javascript(client):
     client.get("/")
     response = client.post("/settings/timezone", data={"time_zone": "Europe/Berlin"})
     assert response.status_code == 303
-    assert "<option selected>Europe/Berlin</option>" in client.get("/settings").get_data(
-        as_text=True
-    )
+    assert '<option value="Europe/Berlin" selected>Berlin, Germany</option>' in client.get(
+        "/settings"
+    ).get_data(as_text=True)
 
 
 def _seed_everything(app, client):
@@ -213,7 +239,8 @@ def test_the_silent_zone_report_gets_an_empty_answer(client):
         "/settings/timezone", data={"time_zone": "Asia/Tokyo", "detected": "1"}, headers=HTMX
     )
     assert response.status_code == 204 and response.data == b""
-    assert "<option selected>Asia/Tokyo</option>" in client.get("/settings").get_data(as_text=True)
+    settings = client.get("/settings").get_data(as_text=True)
+    assert '<option value="Asia/Tokyo" selected>Tokyo, Japan</option>' in settings
 
 
 def test_static_files_are_precompressed_and_carry_no_cookie(app, client):
