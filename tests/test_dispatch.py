@@ -104,7 +104,7 @@ def test_the_next_day_brings_the_next_strategy(sqlite_app, service):
     dispatch(sqlite_app, utc(2026, 11, 27, 7, 16))
     dispatch(sqlite_app, utc(2026, 11, 28, 7, 16))
     titles = [p["title"] for p in payloads(subscriber)]
-    assert titles == ["Day 2 · Reflect it back", "Day 3 · Practice empathy"]
+    assert titles == ["Day 2 · Reflect it back", "Day 3 · Practise empathy"]
 
 
 def test_no_reminder_when_today_is_already_done(app, service):
