@@ -192,6 +192,43 @@
     }, noop);
   }
 
+  /* Progress, cached, knows only what the server had: tick (or untick) the days whose Done
+     or Undo waits in the outbox, and say that more is waiting (a reflection, the counts). */
+  function overlayProgress() {
+    var calendar = document.querySelector("table.calendar");
+    var note = $("progress-pending");
+    if (!calendar || !note || !outbox) return Promise.resolve();
+    return outbox.all().then(function (entries) {
+      var done = {};
+      entries.forEach(function (entry) {
+        var m = DAY_WRITE.exec(entry.url);
+        if (m && m[2] !== "reflection") done[m[1]] = m[2] === "done";
+      });
+      Object.keys(done).forEach(function (day) {
+        var link = calendar.querySelector('a[href="/day/' + day + '"]');
+        if (link) markCell(link, done[day]);
+      });
+      note.hidden = entries.length === 0;
+    }, noop);
+  }
+
+  function markCell(link, done) {
+    var cell = link.parentElement;
+    var tick = link.querySelector(".tick");
+    cell.classList.toggle("done", done);
+    if (done && !tick) {
+      tick = document.createElement("span");
+      tick.className = "tick";
+      tick.setAttribute("aria-hidden", "true");
+      tick.textContent = "\u2713";
+      link.appendChild(tick);
+    } else if (!done && tick) {
+      tick.remove();
+    }
+    var label = link.getAttribute("aria-label").replace(/, practised/, "");
+    link.setAttribute("aria-label", label.replace(/^([^,]+)/, "$1" + (done ? ", practised" : "")));
+  }
+
   // Once nothing is waiting for this day, its "saved on this phone" notes are no longer true.
   function settleNotes() {
     var day = cardDay();
@@ -474,6 +511,7 @@
     outbox.onChange(function () {
       refreshBadge();
       settleNotes();
+      overlayProgress();
       showNotices();
     });
     var notice = $("outbox-notice-close");
@@ -482,7 +520,7 @@
     window.addEventListener("offline", refreshBadge);
     refreshBadge();
     showNotices();
-    overlay().then(function () { return replay(); });
+    Promise.all([overlay(), overlayProgress()]).then(function () { return replay(); });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -374,3 +374,26 @@ def test_keyboard_focus_stays_on_the_control_that_was_used(live_server, phone_co
     page.keyboard.press("Enter")
     page.get_by_text("Your days now follow Europe/Berlin").wait_for()
     assert page.evaluate(FOCUSED) == "timezone-save Save time zone"
+
+
+@pixel_only
+def test_progress_offline_shows_the_days_waiting_to_sync(live_server, phone_context, guard):
+    page = phone_context.new_page()
+    today = open_ready(page, live_server.url)
+    guard.allow_offline_noise()
+    phone_context.set_offline(True)
+    page.get_by_role("button", name="Done", exact=True).click()
+    wait_outbox(page, "n === 1")
+
+    goto_ready(page, live_server.url + "/progress")  # the cached page, from before the tap
+    cell = page.locator(f'table.calendar a[href="/day/{today.isoformat()}"]')
+    expect(cell.locator(".tick")).to_have_count(1)
+    assert ", practised" in cell.get_attribute("aria-label")
+    expect(page.locator("#progress-pending")).to_be_visible()
+
+    phone_context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    wait_outbox(page, "n === 0")
+    expect(page.locator("#progress-pending")).to_be_hidden()
+    expect(cell.locator(".tick")).to_have_count(1)
+    assert rows(live_server)[0] == [today]
