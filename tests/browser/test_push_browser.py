@@ -62,6 +62,10 @@ def push_server(live_server, tmp_path):
 
 
 def registration_id(cdp, page, scope: str) -> str:
+    """The worker registration's id for CDP's deliverPushMessage, once its worker is
+    activated, as a real push normally finds it: a push handed over mid-activation is the
+    likeliest cause of the one flake seen here (no notification, under load)."""
+    wait_until(page, "navigator.serviceWorker.ready.then(r => r.active.state === 'activated')")
     found: dict[str, str] = {}
 
     def updated(event):
