@@ -53,6 +53,9 @@
         // A newer version of this file (in another tab or a new worker) wants to upgrade:
         // let it, and reopen on next use.
         db.onversionchange = function () { db.close(); dbPromise = null; };
+        // Closed by the browser (storage cleared, "delete everything" in another tab): open
+        // afresh on next use instead of failing on a dead connection.
+        db.onclose = function () { dbPromise = null; };
         resolve(db);
       };
       request.onerror = function () { dbPromise = null; reject(request.error); };
