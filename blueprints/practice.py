@@ -168,15 +168,18 @@ DAY_STATE = select(
 )
 
 
-def build_day(user: User | PageUser, day: date, ahead: int = 0) -> DayView:
+def build_day(
+    user: User | PageUser, day: date, ahead: int = 0, today: date | None = None
+) -> DayView:
     """The card for `day`. Its forms are offered up to `ahead` days after the user's today:
     a page offers today's writes, no later (a preview of tomorrow is not a day to mark; a
     device whose own date is already there gets the forms from pwa.js's overlay), and the
-    answer to a write keeps offering what that device was just able to send."""
+    answer to a write keeps offering what that device was just able to send. `today`, when
+    the caller has it, keeps one request on one date across midnight."""
     library = current_app.extensions["library"]
     number = day_number(user.first_date, day)
     strategy, practice = library.for_day(number)
-    today = user_today(user)
+    today = today or user_today(user)
     start = recent_start(user, today)
     state = (
         db.session.connection()
@@ -241,7 +244,8 @@ def _viewable_day(user: User | PageUser | NewVisitor, text: str) -> date:
 @bp.get("/")
 def today():
     user = page_user()
-    return _render_day(user, user_today(user))
+    today = user_today(user)
+    return _render_day(user, today, today)
 
 
 @bp.get("/day/<day_text>")
@@ -254,12 +258,13 @@ def day(day_text: str):
     return _render_day(user, _viewable_day(user, day_text))
 
 
-def _render_day(user: PageUser, day: date):
-    view = build_day(user, day)
+def _render_day(user: PageUser, day: date, today: date | None = None):
+    # One reading of the date for the card and the panel: the page cache's key holds it (in
+    # `reminders`), so the card's forms must follow from that same date.
+    today = today or user_today(user)
+    view = build_day(user, day, today=today)
     # The reminders panel (today only) is drawn from what is loaded already.
-    reminders = panel_state(
-        user, devices=user.devices, today_done=view.done, today=user_today(user)
-    )
+    reminders = panel_state(user, devices=user.devices, today_done=view.done, today=today)
 
     def render(new_key=uuid.uuid4) -> str:
         return render_template(
