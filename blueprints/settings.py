@@ -21,7 +21,7 @@ from flask import (
 from sqlalchemy import delete, select
 
 from blueprints.practice import user_today
-from content.calendar import is_valid_zone, local_today, zone_choices, zone_names
+from content.calendar import is_valid_zone, local_today, zone_choices, zone_label, zone_names
 from identity import current_user, forget_user, require_user, wants_fragment
 from models import USER_TABLES, User, db
 from security import EXPORT_LIMIT, limit_read, limit_writes
@@ -31,6 +31,7 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 # The time zone picker (settings/_timezone.html), wherever the panel is drawn.
 bp.add_app_template_global(zone_choices)
 bp.add_app_template_global(zone_names)
+bp.add_app_template_global(zone_label)
 
 
 @bp.get("")

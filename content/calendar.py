@@ -37,11 +37,12 @@ def zone_choices() -> tuple[tuple[str, tuple[Place, ...]], ...]:
     countries = dict(_tab_rows(data.joinpath("iso3166.tab").read_text("utf-8"), 2))
     regions: dict[str, list[Place]] = {}
     for code, _where, name, *_ in _tab_rows(data.joinpath("zone.tab").read_text("utf-8"), 3):
+        country = countries.get(code, code)
         region, *within, city = name.split("/")
         place = city.replace("_", " ")
-        if within:  # America/Indiana/Knox: "Knox (Indiana)"
-            place += f" ({', '.join(w.replace('_', ' ') for w in within)})"
-        country = countries.get(code, code)
+        within = [w.replace("_", " ") for w in within if w.replace("_", " ") != country]
+        if within:  # America/Indiana/Knox: "Knox (Indiana)"; not "Salta (Argentina), Argentina"
+            place += f" ({', '.join(within)})"
         label = place if place == country else f"{place}, {country}"  # not "Anguilla, Anguilla"
         regions.setdefault(region, []).append((name, label))
     return tuple(
@@ -56,6 +57,16 @@ REGION_NAMES = {"America": "Americas", "Atlantic": "Atlantic Ocean", "Indian": "
 def _tab_rows(text: str, least: int) -> list[list[str]]:
     rows = (line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
     return [row for row in rows if len(row) >= least]
+
+
+@cache
+def _labels() -> dict[str, str]:
+    return {name: label for _, places in zone_choices() for name, label in places}
+
+
+def zone_label(name: str) -> str:
+    """How the picker names a zone ("Berlin, Germany"); an unlisted name as it is."""
+    return _labels().get(name, name)
 
 
 @cache

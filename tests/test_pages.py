@@ -80,6 +80,7 @@ def test_the_zone_picker_lists_places_not_old_aliases(client):
     assert '<option value="Asia/Kolkata">Kolkata, India</option>' in html
     assert '<option value="Europe/Kyiv">Kyiv, Ukraine</option>' in html
     assert "Indianapolis (Indiana), United States" in html
+    assert '<option value="America/Argentina/Buenos_Aires">Buenos Aires, Argentina</option>' in html
     for alias in ("Asia/Calcutta", "Europe/Kiev", "US/Eastern", "Mexico/BajaNorte", "Etc/GMT+5"):
         assert f'value="{alias}"' not in html, alias
     assert 400 < html.count("<option ") < 450
@@ -105,6 +106,18 @@ def test_unknown_zone_is_refused_with_a_message(app, client):
     assert response.status_code == 422 and "<html" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalars(select(User.time_zone)).one() == "UTC"
+
+
+def test_a_saved_zone_is_named_as_the_picker_names_it(client):
+    client.get("/")
+    html = client.post(
+        "/settings/timezone", data={"time_zone": "Europe/Berlin"}, headers=HTMX
+    ).get_data(as_text=True)
+    assert "Saved. Your days now follow Berlin, Germany (Europe/Berlin)." in html
+    html = client.post(
+        "/settings/timezone", data={"time_zone": "Asia/Calcutta"}, headers=HTMX
+    ).get_data(as_text=True)
+    assert "Saved. Your days now follow Asia/Calcutta." in html
 
 
 def test_time_zone_form_without_javascript(client):

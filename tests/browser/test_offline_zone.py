@@ -29,7 +29,7 @@ def test_offline_today_follows_the_zone_from_settings(live_server, new_context, 
     goto_ready(page, live_server.url + "/settings")
     page.get_by_label("Your days start at midnight in").select_option(CHOSEN_ZONE)
     page.get_by_role("button", name="Save time zone").click()
-    page.get_by_text(f"Your days now follow {CHOSEN_ZONE}").wait_for()
+    page.get_by_text(f"Your days now follow Kiritimati, Kiribati ({CHOSEN_ZONE}).").wait_for()
 
     now = datetime.now(UTC)
     chosen_today = now.astimezone(ZoneInfo(CHOSEN_ZONE)).date().isoformat()

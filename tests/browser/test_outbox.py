@@ -372,7 +372,7 @@ def test_keyboard_focus_stays_on_the_control_that_was_used(live_server, phone_co
     page.locator("#time_zone").select_option("Europe/Berlin")
     page.locator("#timezone-save").focus()
     page.keyboard.press("Enter")
-    page.get_by_text("Your days now follow Europe/Berlin").wait_for()
+    page.get_by_text("Your days now follow Berlin, Germany (Europe/Berlin).").wait_for()
     assert page.evaluate(FOCUSED) == "timezone-save Save time zone"
 
 
