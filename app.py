@@ -185,11 +185,24 @@ ERROR_MESSAGES = {
 }
 
 
+def error_heading(status: int) -> str:
+    if status == 404:
+        return "Not found"
+    if status == 429:
+        return "Slow down a little"
+    return "Sorry" if status >= 500 else "Something is not right"
+
+
 def _register_errors(app: Flask) -> None:
     def render_error(status: int, message: str | None = None):
         message = message or ERROR_MESSAGES.get(status, "Something went wrong.")
-        template = "errors/_error.html" if wants_fragment() else "errors/error.html"
-        return render_template(template, status=status, message=message), status
+        heading = error_heading(status)
+        if not wants_fragment():
+            return render_template("errors/error.html", heading=heading, message=message), status
+        # Not into the request's own target: a form (the time zone picker, the reminders
+        # panel) must stay as it was, under a message saying what went wrong.
+        html = render_template("errors/_error.html", heading=heading, message=message)
+        return html, status, {"HX-Retarget": "#request-error", "HX-Reswap": "innerHTML"}
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

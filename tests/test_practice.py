@@ -226,6 +226,16 @@ def test_htmx_errors_answer_with_a_fragment(client):
     response = client.get("/day/nope", headers=HTMX)
     html = response.get_data(as_text=True)
     assert response.status_code == 404 and "<html" not in html and 'role="alert"' in html
+    # into the page's error banner, not in place of whatever sent the request
+    assert response.headers["HX-Retarget"] == "#request-error"
+    assert response.headers["HX-Reswap"] == "innerHTML"
+    assert "<h1" not in html and "Not found" in html
+
+
+def test_error_pages_are_named_for_people(client):
+    html = client.get("/day/nope").get_data(as_text=True)
+    assert "<title>Not found · Closer</title>" in html and "<h1>Not found</h1>" in html
+    assert 'id="request-error"' in html
 
 
 def test_day_navigation_links(client):

@@ -15,6 +15,11 @@
   document.addEventListener("htmx:config:request", function (event) {
     event.detail.ctx.request.headers["X-CSRFToken"] = csrfToken();
   });
+  // An error shown for an earlier request (HX-Retarget #request-error) is old news now.
+  document.addEventListener("htmx:before:request", function () {
+    var box = document.getElementById("request-error");
+    if (box) box.replaceChildren();
+  });
 
   // "1,234 / 2,000", written out: toLocaleString's first call sets up ICU (25-90 ms on the
   // bench machine), which the first keystroke would wait for.

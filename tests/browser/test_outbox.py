@@ -397,3 +397,29 @@ def test_progress_offline_shows_the_days_waiting_to_sync(live_server, phone_cont
     expect(page.locator("#progress-pending")).to_be_hidden()
     expect(cell.locator(".tick")).to_have_count(1)
     assert rows(live_server)[0] == [today]
+
+
+@pixel_only
+def test_an_error_answer_leaves_the_form_in_place_and_says_what_went_wrong(
+    live_server, phone_context, guard
+):
+    """htmx 4 swaps 4xx/5xx answers too: the error goes to the page's error banner, not in
+    place of the time zone picker that sent it; the next request clears it."""
+    page = phone_context.new_page()
+    goto_ready(page, live_server.url + "/settings")
+    page.evaluate(
+        """document.querySelector('meta[name="csrf-token"]').content = "stale";
+           document.querySelectorAll('input[name="csrf_token"]').forEach((i) => i.value = "stale");"""
+    )
+    guard.allow(r"status of 400")
+    page.locator("#time_zone").select_option("Europe/Berlin")
+    page.get_by_role("button", name="Save time zone").click()
+    expect(page.locator("#request-error [role=alert]")).to_contain_text("security token")
+    expect(page.locator("#time_zone")).to_be_visible()
+    assert page.locator("h1").count() == 1
+
+    reload_ready(page)
+    page.locator("#time_zone").select_option("Europe/Berlin")
+    page.get_by_role("button", name="Save time zone").click()
+    page.get_by_text("Your days now follow Berlin, Germany").wait_for()
+    expect(page.locator("#request-error")).to_be_empty()
