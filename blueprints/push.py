@@ -312,8 +312,8 @@ def pause():
     user.reminder_paused_until = today + timedelta(days=days)
     reschedule(user, now_utc())
     db.session.commit()
-    back = user.reminder_paused_until
-    return _answer(user, message=f"Paused. Reminders come back on {back:%A} {back.day} {back:%B}.")
+    # The panel's status line says until when; the note only confirms the tap.
+    return _answer(user, message="Paused.")
 
 
 @bp.post("/resume")

@@ -197,3 +197,32 @@ def test_a_picked_time_is_kept_when_reminders_cannot_start(push_server, new_cont
     assert page.get_by_label("Reminder time").input_value() == "21:15"
     with push_server.db():
         assert db.session.scalars(select(PushSubscription)).all() == []
+
+
+FOCUSED = "document.activeElement.id + ' ' + document.activeElement.textContent.trim()"
+
+
+def test_keyboard_focus_stays_in_the_reminders_panel(push_server, service, new_context, guard):
+    """Each button that swaps the panel hands focus to the one that takes its place."""
+    subscriber = service.new_subscriber()
+    context = guard.watch(new_context(**PHONES["pixel"]))
+    context.grant_permissions(["notifications"], origin=push_server.url)
+    context.add_init_script(STUB % json.dumps(subscriber.subscription_info))
+    page = context.new_page()
+    goto_ready(page, push_server.url + "/settings")
+    page.get_by_role("button", name="Remind me daily").click()
+    page.get_by_text("every day at 08:30").wait_for()
+
+    def press(button_id: str, then: str) -> str:
+        page.locator(f"#{button_id}").focus()
+        page.keyboard.press("Enter")
+        page.get_by_text(then).first.wait_for()
+        return page.evaluate(FOCUSED)
+
+    assert press("reminders-pause", "Paused.") == "reminders-pause Resume reminders now"
+    assert press("reminders-pause", "Reminders are back on.") == "reminders-pause Pause"
+    page.locator("#reminder-time").fill("07:15")
+    assert press("reminders-save-time", "Saved: reminders at 07:15") == (
+        "reminders-save-time Save time"
+    )
+    assert press("reminders-switch", "Remind me daily") == "reminders-switch Remind me daily"
