@@ -42,7 +42,8 @@ def manifest():
         "start_url": "/",
         "scope": "/",
         "display": "standalone",
-        "orientation": "portrait",
+        # No "orientation": a phone in a stand or a tablet turns the app as it turns
+        # everything else (WCAG 1.3.4); the layout is fluid at any width.
         "background_color": LIGHT_BG,
         "theme_color": LIGHT_BG,
         "lang": "en",

@@ -42,6 +42,17 @@ def test_about_names_the_research_and_says_it_is_not_therapy(client):
     assert "not therapy" in html and "crisis" in html
     for name in ("Holt-Lunstad", "Pietromonaco", "Laurenceau", "Reis"):
         assert name in html
+    assert "6 Keys to Truly Healthy Intimate Relationships" in html  # the source, by name
+    # Where to find help comes first, with a way to find a helpline in any country.
+    assert html.index('id="not-therapy"') < html.index('id="based-on"')
+    assert 'href="https://findahelpline.com"' in html
+
+
+def test_every_page_points_to_help_and_settings_says_where_data_lives(client):
+    for path in ("/", "/progress", "/settings"):
+        assert 'href="/about#not-therapy"' in client.get(path).get_data(as_text=True), path
+    settings = client.get("/settings").get_data(as_text=True)
+    assert "kept on our server under a random key that only this phone holds" in settings
 
 
 def test_progress_calendar_marks_done_days_and_today(client, clock):

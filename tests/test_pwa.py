@@ -49,6 +49,7 @@ def test_manifest_has_what_installation_needs(manifest):
     assert {("192x192", "any"), ("512x512", "any")} <= sizes
     assert {("192x192", "maskable"), ("512x512", "maskable")} <= sizes
     assert manifest["screenshots"] and manifest["screenshots"][0]["form_factor"] == "narrow"
+    assert "orientation" not in manifest  # the installed app turns with the phone (WCAG 1.3.4)
 
 
 def test_manifest_images_are_real_pngs_of_the_stated_size(client, manifest):
