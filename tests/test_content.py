@@ -48,6 +48,21 @@ def test_every_strategy_has_at_least_seven_complete_practices():
             assert p.try_saying and p.reflect.endswith("?")
 
 
+def test_every_practice_can_be_done_by_someone_who_lives_alone_at_any_hour():
+    """One practice a day and no other to swap in: a step tied to a shared meal or a time
+    of day also offers a call or a message, and none needs a housemate."""
+    library = load_library()
+    tied = re.compile(
+        r"\b((at|over) (dinner|breakfast|a meal)|this morning|tonight)\b", re.IGNORECASE
+    )
+    for strategy in library.strategies:
+        for practice in strategy.practices:
+            for step in practice.steps:
+                assert "you live with" not in step, practice.id
+                if tied.search(step):
+                    assert re.search(r"\b(call|message|chat)\b", step), (practice.id, step)
+
+
 def test_all_four_research_references_are_cited():
     library = load_library()
     cited = {ref.key for s in library.strategies for ref in s.citations}
