@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -79,8 +79,6 @@ def test_done_without_javascript_posts_and_redirects(client, app):
 
 
 def test_progress_line_counts_kindly_over_the_last_seven_days(app, client, clock):
-    from datetime import UTC, datetime
-
     client.get("/")
     for day in ("2026-11-26", "2026-11-28", "2026-11-30"):
         clock.now = datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
@@ -177,6 +175,14 @@ def test_any_day_from_day_one_to_ninety_days_ahead(client):
         response = client.get(url)
         assert response.status_code == 404, url
         assert "Not found" in response.get_data(as_text=True)
+
+
+def test_day_one_says_how_the_app_works_and_later_days_do_not(client, clock):
+    first = client.get("/").get_data(as_text=True)
+    assert "New here? Each day brings one small practice" in first
+    assert "New here?" not in client.get("/day/2026-11-27").get_data(as_text=True)
+    clock.now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    assert "New here?" not in client.get("/").get_data(as_text=True)
 
 
 def test_tomorrow_is_a_preview_with_nothing_to_mark(client):
