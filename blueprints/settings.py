@@ -13,6 +13,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     redirect,
     render_template,
     request,
@@ -95,11 +96,42 @@ def export():
 
 
 def export_user(user: User) -> dict:
-    payload = {"format": "closer-export/1", "user": _row_dict(user)}
+    payload = {
+        "format": "closer-export/1",
+        "about": (
+            "journal: your days in plain words. The other entries: every row we store about "
+            "you, exactly as stored; their times are UTC."
+        ),
+        "journal": [],
+        "user": _row_dict(user),
+    }
     for model in USER_TABLES:
         rows = db.session.scalars(select(model).where(model.user_id == user.id)).all()
         payload[model.__tablename__] = [_row_dict(r, skip={"user_id"}) for r in rows]
+    payload["journal"] = _journal(payload["completions"], payload["reflections"])
     return payload
+
+
+def _journal(completions: list[dict], reflections: list[dict]) -> list[dict]:
+    """Each day practised or written about: its practice by name, done, the reflection."""
+    library = current_app.extensions["library"]
+    days: dict[date, dict] = {}
+    for row in sorted(completions + reflections, key=lambda r: r["day"]):
+        practice = library.practice(row["practice_id"])
+        entry = days.setdefault(
+            row["day"],
+            {
+                "day": row["day"],
+                "practice": practice.title if practice else row["practice_id"],
+                "done": False,
+                "reflection": None,
+            },
+        )
+        if "text" in row:
+            entry["reflection"] = row["text"]
+        else:
+            entry["done"] = True
+    return list(days.values())
 
 
 def _row_dict(row, skip: set[str] = frozenset()) -> dict:
@@ -107,6 +139,8 @@ def _row_dict(row, skip: set[str] = frozenset()) -> dict:
 
 
 def _json_default(value):
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.isoformat() + "Z"  # stored as naive UTC: say so
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     raise TypeError(f"cannot export {type(value).__name__}")

@@ -176,6 +176,12 @@ def test_export_contains_everything_stored_about_the_user(db_app, db_client):
     assert data["reminders_sent"][0]["day"] == TODAY
     assert data["applied_writes"][0]["key"] == "6f1c1c1e-0000-4000-8000-000000000001"
     assert {m.__tablename__ for m in USER_TABLES} <= set(data)
+    # Readable too: each day by its practice's name, and times marked as UTC.
+    title = db_app.extensions["library"].for_day(1)[1].title
+    assert data["journal"] == [
+        {"day": TODAY, "practice": title, "done": True, "reflection": "A <b>bold</b> evening"}
+    ]
+    assert data["completions"][0]["done_at"].endswith("Z")
 
 
 def test_delete_takes_two_taps_and_leaves_no_row_behind(db_app, db_client):
