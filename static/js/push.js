@@ -175,7 +175,18 @@
     if (!root || root.dataset.pushReady) return;
     root.dataset.pushReady = "1";
     var problem = obstacle();
-    if (problem === "ios" || problem === "unsupported") note(root, problem);
+    if (problem === "ios" || problem === "unsupported") {
+      note(root, problem);
+      // A button that can only explain is not the page's main action.
+      root.querySelectorAll("[data-push-subscribe] .primary").forEach(function (button) {
+        button.classList.replace("primary", "secondary");
+      });
+    }
+    var iosSteps = document.getElementById("install-ios");
+    if (problem === "ios" && iosSteps && !iosSteps.hidden) {
+      // The install panel on this page already shows the steps: point there, not repeat them.
+      note(root, "ios", "On iPhone and iPad, reminders work once Closer is on your Home Screen: follow the steps under \u201cKeep Closer on your home screen\u201d, open Closer from there and tap Remind me daily again.");
+    }
     if (problem === "denied" && root.dataset.on !== "true") note(root, "denied");
     root.addEventListener("submit", function (event) {
       var form = event.target.closest("[data-push-subscribe]");

@@ -15,6 +15,7 @@ import time
 from datetime import UTC, timedelta
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import PushSubscription, User, db
@@ -153,10 +154,16 @@ def test_ios_outside_the_home_screen_gets_an_explanation_not_a_prompt(
     context = guard.watch(new_context(**PHONES["iphone"]))
     page = context.new_page()
     goto_ready(page, push_server.url + "/settings")
-    page.get_by_role("button", name="Remind me daily").click()
+    button = page.get_by_role("button", name="Remind me daily")
+    # It can only explain here: not the page's main action.
+    assert button.get_attribute("class") == "secondary"
+    button.click()
     note = page.locator('[data-push-note="ios"]')
     note.wait_for()
-    assert "Add to Home Screen" in note.inner_text()
+    # The install panel on the page shows the steps; the note points there, once.
+    expect(page.locator("#install-ios")).to_contain_text("Add to Home Screen")
+    assert "Keep Closer on your home screen" in note.inner_text()
+    assert page.get_by_text("Add to Home Screen").count() == 1
     with push_server.db():
         assert db.session.scalars(select(PushSubscription)).all() == []
 
