@@ -95,6 +95,8 @@ def current_user(create: bool = True) -> User | None:
     if isinstance(uid, str):
         user = db.session.get(User, uid)
     if user is None and create:
+        if not _opens_a_page():
+            abort(401, "Open Closer to start: this request cannot start a new Day 1.")
         visitor = NewVisitor()
         user = User(time_zone=visitor.time_zone, first_date=visitor.first_date)
         db.session.add(user)
@@ -104,6 +106,16 @@ def current_user(create: bool = True) -> User | None:
         session.permanent = True
     g.user = user
     return user
+
+
+def _opens_a_page() -> bool:
+    """Only a page the person opens starts a new user; a browser marks it with
+    Sec-Fetch-Mode: navigate. A background fetch (the service worker refreshing its pages
+    after the cookie was lost or deleted, a script) must not make a ghost account, or bring
+    one back after "delete everything". Clients that send no Sec-Fetch headers (curl, the
+    bench, the test client) count as opening a page."""
+    mode = request.headers.get("Sec-Fetch-Mode")
+    return mode is None or mode == "navigate"
 
 
 def require_user() -> User:

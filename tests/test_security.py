@@ -278,3 +278,21 @@ def test_every_inline_script_on_a_page_is_allowed_by_its_hash_and_nothing_else_i
         digests = [base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() for s in scripts]
         assert sorted(digests) == sorted(allowed), url
         assert "unsafe-inline" not in csp
+
+
+@pytest.mark.parametrize("path", ["/", "/day/2026-11-26", "/progress", "/settings"])
+def test_only_a_page_the_person_opens_starts_a_new_user(app, client, path):
+    """A background fetch without a cookie (the service worker refreshing its pages after
+    "delete everything", a script) is refused and makes no ghost account; a navigation, or
+    a client that sends no Sec-Fetch headers, starts Day 1 as before."""
+    for mode in ("same-origin", "cors", "no-cors"):
+        response = client.get(path, headers={"Sec-Fetch-Mode": mode})
+        assert response.status_code == 401 and "Open Closer to start" in response.get_data(
+            as_text=True
+        )
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0
+    assert client.get(path, headers={"Sec-Fetch-Mode": "navigate"}).status_code == 200
+    assert client.get(path, headers={"Sec-Fetch-Mode": "cors"}).status_code == 200  # now known
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 1
