@@ -290,9 +290,24 @@ def test_only_a_page_the_person_opens_starts_a_new_user(app, client, path):
         assert response.status_code == 401 and "Open Closer to start" in response.get_data(
             as_text=True
         )
+        assert "Set-Cookie" not in response.headers  # it must not replace a visit's cookie
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 0
     assert client.get(path, headers={"Sec-Fetch-Mode": "navigate"}).status_code == 200
     assert client.get(path, headers={"Sec-Fetch-Mode": "cors"}).status_code == 200  # now known
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_a_page_without_a_user_sets_no_cookie(client):
+    """The library and the about page need no session: drawing a CSRF token for a visitor
+    without one would start a session, and that cookie can land after (and replace) the one
+    of the visit that is creating the user, which then loses its Day 1 (seen with the
+    service worker fetching the library while the first page loaded)."""
+    for path in ("/strategies", "/strategies/listen", "/about", "/offline"):
+        response = client.get(path, headers={"Sec-Fetch-Mode": "cors"})
+        assert response.status_code == 200, path
+        assert "Set-Cookie" not in response.headers, path
+        assert '<meta name="csrf-token"' not in response.get_data(as_text=True), path
+    client.get("/")  # a user now: pages carry the token for their scripts
+    assert '<meta name="csrf-token"' in client.get("/strategies").get_data(as_text=True)

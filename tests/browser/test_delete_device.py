@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
+from sqlalchemy import func, select
 
+from models import User, db
 from tests.browser.conftest import cached_paths, goto_ready, pixel_only, wait_for_worker
 
 pytestmark = pytest.mark.browser
@@ -76,3 +78,21 @@ def test_the_deleted_page_clears_the_phone_where_clear_site_data_is_unknown(
     assert response.ok and "clear-site-data" not in response.headers
     page.wait_for_function("() => 'forgotten' in document.documentElement.dataset")
     assert page.evaluate(STORED) == NOTHING
+
+
+@pixel_only
+def test_a_phone_that_lost_its_cookie_starts_afresh_through_its_worker(
+    live_server, phone_context, guard
+):
+    """Only navigations start a new user (identity.py): a navigation the service worker
+    passes on is still one, so a cleared cookie with the worker kept gets a fresh Day 1,
+    not a 401."""
+    page = phone_context.new_page()
+    goto_ready(page, live_server.url + "/")
+    wait_for_worker(page)
+    phone_context.clear_cookies()
+    response = goto_ready(page, live_server.url + "/")
+    assert response.status == 200 and page.locator(".day-label").inner_text().startswith("Day 1")
+    assert page.evaluate("navigator.serviceWorker.controller !== null")
+    with live_server.db():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 2
