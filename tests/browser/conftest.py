@@ -349,6 +349,10 @@ def launch_persistent(browser_type, browser_type_launch_args):
 # Small helpers shared by the tests
 
 
+# The focused element as "id text", for tests of where keyboard focus lands after a swap.
+FOCUSED = "document.activeElement.id + ' ' + document.activeElement.textContent.trim()"
+
+
 def wait_until(page, expression: str, timeout: float = 15.0) -> None:
     """Poll `expression` (which may return a promise: `page.wait_for_function` does not wait
     for promises) until it is truthy."""

@@ -11,7 +11,14 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import AppliedWrite, Completion, Reflection, db
-from tests.browser.conftest import goto_ready, pixel_only, reload_ready, wait_for_worker, wait_until
+from tests.browser.conftest import (
+    FOCUSED,
+    goto_ready,
+    pixel_only,
+    reload_ready,
+    wait_for_worker,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -337,9 +344,6 @@ def test_the_saved_note_goes_as_soon_as_the_text_changes_again(live_server, phon
     page.locator("#reflection-text").press_sequentially(" Then")
     expect(page.locator("#reflection .saved")).to_have_count(0)
     expect(page.locator("#reflection-count")).to_have_text("15 / 2,000")
-
-
-FOCUSED = "document.activeElement.id + ' ' + document.activeElement.textContent.trim()"
 
 
 @pixel_only

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from models import PushSubscription, User, db
 from reminders import vapid
-from tests.browser.conftest import PHONES, goto_ready, reload_ready, wait_until
+from tests.browser.conftest import FOCUSED, PHONES, goto_ready, reload_ready, wait_until
 from tests.pushservice import PushService
 
 STUB = """
@@ -83,15 +83,22 @@ def registration_id(cdp, page, scope: str) -> str:
     return found["id"]
 
 
-def test_remind_me_daily_then_a_dispatched_push_shows_the_notification(
-    push_server, service, new_context, guard
-):
-    subscriber = service.new_subscriber()
+def stubbed_push_page(push_server, subscriber, new_context, guard, path: str):
+    """A Pixel page at `path` with notifications allowed, whose push subscription is
+    `subscriber`'s (Chromium cannot subscribe headless): (context, page)."""
     context = guard.watch(new_context(**PHONES["pixel"]))
     context.grant_permissions(["notifications"], origin=push_server.url)
     context.add_init_script(STUB % json.dumps(subscriber.subscription_info))
     page = context.new_page()
-    goto_ready(page, push_server.url + "/")
+    goto_ready(page, push_server.url + path)
+    return context, page
+
+
+def test_remind_me_daily_then_a_dispatched_push_shows_the_notification(
+    push_server, service, new_context, guard
+):
+    subscriber = service.new_subscriber()
+    context, page = stubbed_push_page(push_server, subscriber, new_context, guard, "/")
 
     # No permission prompt before the tap: the page has not asked for anything.
     assert page.evaluate("self.__pushOptions === undefined")
@@ -206,17 +213,10 @@ def test_a_picked_time_is_kept_when_reminders_cannot_start(push_server, new_cont
         assert db.session.scalars(select(PushSubscription)).all() == []
 
 
-FOCUSED = "document.activeElement.id + ' ' + document.activeElement.textContent.trim()"
-
-
 def test_keyboard_focus_stays_in_the_reminders_panel(push_server, service, new_context, guard):
     """Each button that swaps the panel hands focus to the one that takes its place."""
     subscriber = service.new_subscriber()
-    context = guard.watch(new_context(**PHONES["pixel"]))
-    context.grant_permissions(["notifications"], origin=push_server.url)
-    context.add_init_script(STUB % json.dumps(subscriber.subscription_info))
-    page = context.new_page()
-    goto_ready(page, push_server.url + "/settings")
+    _, page = stubbed_push_page(push_server, subscriber, new_context, guard, "/settings")
     page.get_by_role("button", name="Remind me daily").click()
     page.get_by_text("every day at 08:30").wait_for()
 
