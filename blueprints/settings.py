@@ -181,4 +181,4 @@ def delete_user(user: User) -> None:
 def deleted():
     if current_user(create=False) is not None:
         abort(404)
-    return render_template("settings/deleted.html", fresh_start=True)
+    return render_template("settings/deleted.html", forget_device=True)
