@@ -1,8 +1,12 @@
-"""The practice library file: complete, valid, and its validator catches broken entries."""
+"""The practice library file: complete, valid, and its validator catches broken entries.
+
+It also reads the practices as a person would: each one trains the strategy it is filed under,
+and each one reads at a grade-8 level or below."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
 import tomllib
@@ -10,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from content.library import DEFAULT_PATH, ContentError, load_library, parse_library
+from content.library import DEFAULT_PATH, ContentError, Practice, load_library, parse_library
 
 # The article lives in the workplace's shared/ folder beside the repository (as in CI), not
 # in the repository: we keep our own words, not a copy of theirs.
@@ -141,3 +145,247 @@ def test_unparsable_file_stops_start_up(tmp_path):
     bad.write_text("[[strategy]\nkey=")
     with pytest.raises(ContentError, match="cannot read"):
         create_app({"TESTING": True, "CONTENT_PATH": bad})
+
+
+# What each strategy's steps actually ask a person to do, as reviewed word lists (regular
+# expressions matched as whole words, any case). They are broad on purpose: they catch a practice
+# filed under the wrong strategy (issue 16: affirm-1 and affirm-5 trained listening and repeated
+# listen-2 and listen-7) without dictating the wording. If a new practice fails, first ask whether
+# it trains its strategy at all; add a marker only when it does and the list lacks the word.
+STRATEGY_MARKERS = {
+    "listen": [
+        r"listen\w*",
+        r"hear\w*",
+        r"attention",
+        r"questions?",
+        r"pause",
+        r"wait",
+        r"let them (talk|lead|finish|speak|say|carry on)",
+        r"interrupt\w*",
+        r"cut(ting)? (in|off|you off)",
+        r"jump in",
+        r"eyes on",
+        r"follow-up",
+        r"say more",
+        r"go on",
+        r"take your time",
+        r"hand the floor back",
+        r"voice|tone|posture|body language",
+        r"door open",
+        r"don't scroll|nothing else",
+    ],
+    "reflect": [
+        r"say [\w' ]{0,25}back",
+        r"sum(s|med|ming)? [\w' ]{0,15}up",
+        r"summary|summari[sz]e",
+        r"recap\w*",
+        r"sounds like",
+        r"repeat\w*",
+        r"echo\w*",
+        r"(in|into) your own words",
+        r"what (i|you) heard",
+        r"feeling words?",
+        r"name (both|what|the feeling)",
+        r"seems to mean",
+        r"correct|set you straight|fix anything",
+        r"recap fits|did i get that",
+        r"what happened and (the|how)",  # the events and the feeling, said back together
+    ],
+    "empathy": [
+        r"imagine\w*",
+        r"picture\w*",
+        r"guess\w*",
+        r"their side|their shoes|in their place",
+        r"where they (stand|stood)",
+        r"how (they|it) (feel|felt)",
+        r"how it's (sitting|landing)",
+        r"what (it's|it is|that's) like|what's it like",
+        r"what they('re| are) feeling|their feelings?",
+        r"understand\w*",
+        r"read(ing)? (that|their|them|you|it)",
+        r"they (might |may )?need|what they need",
+        r"relate",
+    ],
+    "affirm": [
+        r"thank\w*|grateful|appreciat\w*",
+        r"prais\w*|admire\w*|proud",
+        r"support\w*",
+        r"help(ed|ful)?|helps (you|me|with)",  # not "a question that helps them say more"
+        r"strengths?",
+        r"makes? sense(?! of)",  # "it makes sense" affirms; "make sense of it" only follows
+        r"good idea|well done|handled well",
+        r"back (them|you|it) up|backing",
+        r"in your corner|on your side|i'm with you|rooting for",
+        r"offer(ing)? (it|to|support|help|a hand|something|one|two|your)",  # not "offer advice"
+        r"of course you",
+        r"cheer\w*",
+    ],
+    "share": [
+        r"tell",
+        r"share|sharing",  # "when someone shares" is the other person's turn, not yours
+        r"i feel|i felt|i was",
+        r"honest\w*",
+        r"your (own )?(view|feelings?|side|experience)",
+        r"request",
+        r"i'd (really )?(like|love)",
+        r"could you",
+        r"update",
+        r"differently",
+        r"agree\w*",
+        r"really doing",
+        r"how it affected you",
+        r"you both want|both want|common ground",
+    ],
+    "grow": [
+        r"give|giving|gave",
+        r"plan\w*",
+        r"try|trying",
+        r"commit\w*",
+        r"together",
+        r"something new|habits?",
+        r"score|tally|pay me back|keep(ing)? track",
+        r"forgiv\w*|let (it )?go|grudge|set it down",
+        r"another (go|try)|(try|start) (it )?again",
+        r"split|divide",
+        r"kind reasons?|benefit of the doubt",
+        r"kept at it|stuck with|keep at it",
+        r"your part|each of you",
+        r"work on",
+        r"don't defend|without defending",  # taking feedback is how a relationship grows
+    ],
+}
+_MARKER_PATTERNS = {
+    key: [re.compile(rf"\b(?:{marker})\b", re.IGNORECASE) for marker in markers]
+    for key, markers in STRATEGY_MARKERS.items()
+}
+
+
+def _markers_in(text: str) -> dict[str, set[str]]:
+    text = text.replace("’", "'")
+    return {
+        key: {p.pattern for p in patterns if p.search(text)}
+        for key, patterns in _MARKER_PATTERNS.items()
+    }
+
+
+def _off_strategy(practice: Practice) -> str | None:
+    """Why this practice does not train its own strategy, or None when it does. Read from what
+    the person does and says (steps and line), not from the title. Another strategy may lead by
+    one marker (listening sits inside reflecting, support inside giving); by two, the practice
+    reads more like that strategy than its own."""
+    found = _markers_in(" ".join([*practice.steps, practice.try_saying]))
+    own = len(found[practice.strategy_key])
+    rival, most = max(
+        ((key, len(hits)) for key, hits in found.items() if key != practice.strategy_key),
+        key=lambda pair: pair[1],
+    )
+    if own == 0:
+        return f"{practice.id}: no {practice.strategy_key} marker in its steps or line"
+    if most >= own + 2:
+        return f"{practice.id}: reads more like {rival} ({most} markers) than its own ({own})"
+    return None
+
+
+def test_every_strategy_has_reviewed_markers():
+    assert set(STRATEGY_MARKERS) == {s.key for s in load_library().strategies}
+
+
+def test_every_practice_trains_its_own_strategy():
+    library = load_library()
+    problems = [
+        problem
+        for strategy in library.strategies
+        for practice in strategy.practices
+        if (problem := _off_strategy(practice))
+    ]
+    assert problems == []
+
+
+# The two affirm practices issue 16 found, as they stood at 00e8a57: both trained listening.
+OLD_AFFIRM_1 = Practice(
+    id="affirm-1",
+    title="Ask if there's more",
+    minutes=1,
+    steps=(
+        "When someone seems to have finished telling you something, don't jump in yet.",
+        "Ask whether there's a part they haven't said.",
+        "Wait, and let the pause do some of the work.",
+    ),
+    try_saying="Is that everything, or is there a bit more?",
+    reflect="What did you hear after asking that you would have missed otherwise?",
+    strategy_key="affirm",
+)
+OLD_AFFIRM_5 = Practice(
+    id="affirm-5",
+    title="Ask a kind clarifying question",
+    minutes=2,
+    steps=(
+        "If part of someone's story doesn't add up for you, don't argue with it.",
+        "Ask if you can check one thing so you can follow better.",
+        "Listen to the answer aiming to make sense of it, not to catch them out.",
+    ),
+    try_saying="Can I ask one thing so I follow? What happened just before he said that?",
+    reflect="What made more sense after you asked, and how did they take the question?",
+    strategy_key="affirm",
+)
+# Mostly listening, with one word of support dropped in: it still trains listening.
+LISTENING_WITH_A_WORD_OF_SUPPORT = dataclasses.replace(
+    OLD_AFFIRM_1,
+    steps=(*OLD_AFFIRM_1.steps[:2], "Wait, and let the pause show your support."),
+)
+
+
+@pytest.mark.parametrize(
+    ("practice", "reason"),
+    [
+        (OLD_AFFIRM_1, "no affirm marker"),
+        (OLD_AFFIRM_5, "no affirm marker"),
+        (LISTENING_WITH_A_WORD_OF_SUPPORT, "reads more like listen"),
+    ],
+    ids=["old-affirm-1", "old-affirm-5", "listening-plus-one-word"],
+)
+def test_the_strategy_check_flags_a_practice_that_trains_another(practice, reason):
+    assert reason in (_off_strategy(practice) or "")
+
+
+@pytest.mark.parametrize("practice_id", ["listen-2", "listen-7", "reflect-1", "empathy-4"])
+def test_any_practice_filed_under_affirm_by_mistake_is_flagged(practice_id):
+    practice = load_library().practice(practice_id)
+    assert _off_strategy(dataclasses.replace(practice, strategy_key="affirm")) is not None
+
+
+def _syllables(word: str) -> int:
+    """A rough count (vowel groups, a silent final e dropped): plenty for a grade estimate."""
+    word = re.sub(r"'(s|ll|re|ve|d|m|t)$", "", word.lower())
+    if len(word) <= 3:
+        return 1
+    word = re.sub(r"(?<=[^laeiouy])e[sd]?$", "", word)
+    return max(1, len(re.findall(r"[aeiouy]+", word.removeprefix("y"))))
+
+
+def _reading_grade(text: str) -> float:
+    """Flesch-Kincaid grade level. Each field is its own line, so a title counts as a sentence."""
+    text = text.replace("’", "'")
+    sentences = [s for s in re.split(r"[.!?]+\s+|[.!?]+$|\n", text) if re.search(r"[a-z]", s, re.I)]
+    words = re.findall(r"[a-z][a-z']*", text, re.IGNORECASE)
+    syllables = sum(_syllables(w) for w in words)
+    return 0.39 * len(words) / len(sentences) + 11.8 * syllables / len(words) - 15.59
+
+
+def test_the_grade_estimate_tells_plain_from_dense():
+    counts = {"make": 1, "listen": 2, "people": 2, "relationship": 4, "they're": 1}
+    assert {word: _syllables(word) for word in counts} == counts
+    assert _reading_grade("Call a friend. Ask how their day went.") < 3
+    dense = (
+        "Perceived interpersonal responsiveness, operationalised as understanding, validation "
+        "and caring, substantially moderates the physiological consequences of relationships."
+    )
+    assert _reading_grade(dense) > 12
+
+
+def test_every_practice_reads_at_grade_eight_or_below():
+    library = load_library()
+    for strategy in library.strategies:
+        for p in strategy.practices:
+            text = "\n".join([p.title, *p.steps, p.try_saying, p.reflect])
+            assert _reading_grade(text) <= 8, (p.id, round(_reading_grade(text), 1))
