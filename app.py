@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import dbtools
+import models
 import security
 from assets import Assets
 from content.library import load_library
@@ -82,7 +83,7 @@ def create_app(config: dict | None = None) -> Flask:
     _check_secrets(app)
 
     app.extensions["library"] = load_library(app.config["CONTENT_PATH"] or _default_content())
-    db.init_app(app)
+    models.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     compress.init_app(app)
     security.init_app(app)

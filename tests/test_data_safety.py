@@ -141,6 +141,16 @@ def test_restore_refuses_a_corrupt_backup(tmp_path):
     assert "worth keeping" in client.get("/progress").get_data(as_text=True)
 
 
+def test_sqlite_connections_use_wal_wait_for_the_writer_and_enforce_foreign_keys(app):
+    with app.app_context():
+        for _ in range(2):  # every pooled connection, not just the first
+            with db.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            db.engine.dispose()
+
+
 def test_database_outage_is_a_friendly_503_and_recovers(tmp_path):
     """The SQLite file's folder disappears (an unmounted volume), then comes back."""
     folder = tmp_path / "volume"
