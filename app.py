@@ -13,7 +13,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_compress import Compress
 from flask_migrate import Migrate
 from sqlalchemy.exc import OperationalError
@@ -21,11 +21,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import dbtools
+import models
 import security
 from assets import Assets
 from content.library import load_library
-from identity import PageSessionInterface, page_zone, wants_fragment, zone_state
+from identity import load_user, page_zone, wants_fragment, zone_state
 from models import db
+from reminders import config as reminder_config
 
 ROOT = Path(__file__).resolve().parent
 INSECURE_KEYS = {"", "dev", "change-me", "secret"}
@@ -44,6 +46,9 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False  # True in production (behind https)
     PERMANENT_SESSION_LIFETIME = timedelta(days=400)  # the longest browsers keep a cookie
+    # Flask's own signed-cookie session, sent again only when it changes: identity.load_user
+    # changes it once a day, which keeps a returning user's cookie alive for 400 more days.
+    SESSION_REFRESH_EACH_REQUEST = False
     MAX_CONTENT_LENGTH = 64 * 1024
     WTF_CSRF_TIME_LIMIT = None  # cached offline pages must still be able to write
     WTF_CSRF_HEADERS = ["X-CSRFToken"]
@@ -75,31 +80,30 @@ class Defaults:
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True)
     _configure(app, config or {})
-    app.session_interface = PageSessionInterface()
     _check_secrets(app)
 
     app.extensions["library"] = load_library(app.config["CONTENT_PATH"] or _default_content())
-    db.init_app(app)
+    models.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     compress.init_app(app)
     security.init_app(app)
+    reminder_config.init_app(app)
     if app.config["PROXY_FIX"]:
         hops = int(app.config["PROXY_FIX"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    app.before_request(load_user)  # g.user: the visitor's User or None, once per request
+    app.context_processor(_page_context)
     _register_blueprints(app)
     _register_assets(app)
     _register_errors(app)
     _register_cli(app)
     dbtools.init_app(app)
-    app.context_processor(_page_context)
     return app
 
 
 def _page_context() -> dict:
     """Tell the page whether the browser should report its time zone (first visit only)."""
-    from flask import g
-
     user = g.get("user")
     return {"zone_state": zone_state(user), "page_zone": page_zone(user)}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, date, datetime, time
 
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     Date,
@@ -26,7 +27,6 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -178,13 +178,19 @@ class ReminderSent(db.Model):
 USER_TABLES = (Completion, Reflection, AppliedWrite, PushSubscription, ReminderSent)
 
 
-@event.listens_for(Engine, "connect")
+def init_app(app: Flask) -> None:
+    """Bind the database to the app (create_app calls this); SQLite files get their pragmas
+    on every new connection."""
+    db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _sqlite_pragmas)
+
+
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """WAL lets readers and one writer work at once; the busy timeout makes writers queue
     instead of failing; foreign keys make ON DELETE CASCADE real on SQLite."""
-    module = type(dbapi_connection).__module__
-    if not module.startswith("sqlite3"):
-        return
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")

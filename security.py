@@ -1,8 +1,9 @@
 """Cross-cutting protection: CSRF, rate limits, and locked-down response headers.
 
-Chosen libraries: Flask-WTF's CSRFProtect (session-bound tokens, a header for htmx and a field
-for plain forms) and Flask-Limiter (in-memory by default, Redis through RATELIMIT_STORAGE_URI
-when several processes serve the app).
+Chosen libraries, used as documented: Flask-WTF's CSRFProtect (session-bound tokens, a header
+for htmx and a field for plain forms) and Flask-Limiter (limits declared on the views they
+guard; in-memory by default, Redis through RATELIMIT_STORAGE_URI when several processes serve
+the app).
 """
 
 from __future__ import annotations
@@ -32,34 +33,11 @@ EXPORT_LIMIT = "10 per minute"
 # One shared bucket for every write, whichever route it hits.
 limit_writes = limiter.shared_limit(WRITE_LIMIT, scope="writes")
 
-# Views that only read and still have a limit of their own (see limit_read).
-_limited_reads: set = set()
-
 
 def limit_read(limit: str):
-    """A rate limit on a GET view. Reads are checked only when they are declared here."""
-
-    def decorate(view):
-        limited = limiter.limit(limit)(view)
-        _limited_reads.add(limited)
-        return limited
-
-    return decorate
-
-
-@limiter.request_filter
-def _unlimited_read() -> bool:
-    # Limits are declared on the views they guard. Flask-Limiter would still resolve every
-    # request's limits, a tenth of the time `/` takes, so a read of a view without one skips
-    # the check, unless limits for every view are configured (RATELIMIT_DEFAULT,
-    # RATELIMIT_APPLICATION). tests/test_security.py holds every limited GET view to
-    # `limit_read` and allows no blueprint-wide limits, so none is skipped by mistake.
-    if request.method not in ("GET", "HEAD"):
-        return False
-    limits = limiter.limit_manager
-    if limits.default_limits or limits.application_limits:
-        return False
-    return current_app.view_functions.get(request.endpoint) not in _limited_reads
+    """A rate limit of its own on a GET view (the export). Other reads have none: a page
+    view never spends a user's write budget."""
+    return limiter.limit(limit)
 
 
 def content_security_policy(script_hashes: str = "") -> str:

@@ -11,8 +11,8 @@ from datetime import date, timedelta
 from flask import Blueprint, current_app, render_template
 from sqlalchemy import select
 
-from blueprints.practice import recent_progress, user_today
 from content.calendar import DAYS_AHEAD
+from days import recent_progress, user_today
 from identity import current_user
 from models import Completion, Reflection, db
 

@@ -21,10 +21,18 @@ from flask import (
 )
 from sqlalchemy import delete, select
 
-from blueprints.practice import user_today
-from content.calendar import is_valid_zone, local_today, zone_choices, zone_label, zone_names
+from content.calendar import (
+    is_valid_zone,
+    local_today,
+    now_utc,
+    zone_choices,
+    zone_label,
+    zone_names,
+)
+from days import user_today
 from identity import current_user, forget_user, require_user, wants_fragment
 from models import USER_TABLES, User, db
+from reminders.schedule import reschedule
 from security import EXPORT_LIMIT, limit_read, limit_writes
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -72,9 +80,6 @@ def change_time_zone(user: User, name: str, detected: bool) -> None:
         user.first_date = local_today(name)
     user.time_zone_confirmed = True
     # The reminder follows the zone: 08:30 means 08:30 wherever the user now lives.
-    from content.calendar import now_utc
-    from reminders.schedule import reschedule
-
     reschedule(user, now_utc())
 
 

@@ -4,16 +4,17 @@ friendly 503 and the app recovers by itself."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
-from sqlalchemy import inspect, select, text
+from sqlalchemy import create_engine, inspect, select, text
 
 from app import ROOT
 from models import Completion, Reflection, User, db
-from tests.conftest import POSTGRES_URL, make_app, require_postgres
+from tests.conftest import POSTGRES_BASE_URL, POSTGRES_URL, make_app, require_postgres
 
 MIGRATIONS = ROOT / "migrations"
 
@@ -140,6 +141,16 @@ def test_restore_refuses_a_corrupt_backup(tmp_path):
     assert "worth keeping" in client.get("/progress").get_data(as_text=True)
 
 
+def test_sqlite_connections_use_wal_wait_for_the_writer_and_enforce_foreign_keys(app):
+    with app.app_context():
+        for _ in range(2):  # every pooled connection, not just the first
+            with db.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            db.engine.dispose()
+
+
 def test_database_outage_is_a_friendly_503_and_recovers(tmp_path):
     """The SQLite file's folder disappears (an unmounted volume), then comes back."""
     folder = tmp_path / "volume"
@@ -164,25 +175,35 @@ def test_database_outage_is_a_friendly_503_and_recovers(tmp_path):
 
 
 def test_postgres_connections_dropped_under_the_app_recover(tmp_path):
+    """The server drops the app's pooled connections (a restart, a failover). Only this
+    app's own connections, by their application_name: the `test` database is shared with
+    other test runs and services, whose connections must live on."""
     require_postgres()
-    app = make_app(tmp_path, POSTGRES_URL)
+    name = f"closer-test-{uuid.uuid4().hex[:12]}"
+    options = {"connect_args": {"application_name": name}}
+    app = make_app(tmp_path, POSTGRES_URL, SQLALCHEMY_ENGINE_OPTIONS=options)
     client = app.test_client()
+    # Another client of the same database: it drops the app's connections, and survives.
+    bystander = create_engine(POSTGRES_BASE_URL).connect()
     try:
         client.get("/")
-        with app.app_context():
-            admin = db.engine.connect()
-            admin.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            )
-            admin.commit()
-            admin.close()
+        # The app's pool now holds its idle connection.
+        terminated = bystander.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :name"
+            ),
+            {"name": name},
+        ).scalar()
+        bystander.commit()
+        assert terminated >= 1  # the app's pooled connection
         # pool_pre_ping notices the dead connections and opens new ones
         assert client.get("/").status_code == 200
         assert client.post("/day/2026-11-26/done").status_code == 303
+        assert bystander.execute(text("SELECT 1")).scalar() == 1  # someone else's lives on
     finally:
+        bystander.close()
+        bystander.engine.dispose()
         with app.app_context():
             db.session.remove()
             db.drop_all()

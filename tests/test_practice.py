@@ -254,7 +254,7 @@ def test_day_navigation_links(client):
 
 
 def test_progress_sentence_is_kind():
-    from blueprints.practice import progress_sentence
+    from days import progress_sentence
 
     assert progress_sentence(0, 7) == "A fresh start today. Two minutes is plenty."
     assert progress_sentence(1, 1) == "Day one, done. A lovely start."

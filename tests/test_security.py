@@ -108,39 +108,16 @@ def test_export_is_rate_limited(tmp_path):
     assert statuses == [200] * 10 + [429]
 
 
-def test_every_rate_limited_read_is_declared_so_none_is_skipped(app):
-    """Reads skip Flask-Limiter unless their view is declared with `limit_read`: a GET view
-    given a limit any other way would go unchecked, so there must be none."""
-    from flask_limiter.util import get_qualified_name
-
-    from security import _limited_reads, limiter
-
-    limited = limiter._marked_for_limiting  # names of every view given a limit
-    reads = {rule.endpoint for rule in app.url_map.iter_rules() if "GET" in rule.methods}
-    limited_reads = [
-        endpoint
-        for endpoint in reads
-        if get_qualified_name(app.view_functions[endpoint]) in limited
-    ]
-    assert limited_reads == ["settings.export"]
-    assert all(app.view_functions[endpoint] in _limited_reads for endpoint in limited_reads)
-    assert not limiter.limit_manager._blueprint_limits  # those would be skipped for reads
-
-
-@pytest.mark.parametrize("setting", ["RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION"])
-def test_limits_configured_for_every_view_still_apply_to_reads(tmp_path, setting):
-    from security import limiter
-
-    try:
-        app = make_app(tmp_path, RATELIMIT_ENABLED=True, **{setting: "2 per minute"})
-        client = app.test_client()
-        statuses = [client.get("/about").status_code for _ in range(3)]
-        statuses += [client.head("/about").status_code]
-        assert statuses == [200, 200, 429, 429]
-    finally:
-        # The limiter is one per process and keeps configured limits across apps.
-        limiter.limit_manager.set_default_limits([])
-        limiter.limit_manager.set_application_limits([])
+def test_reads_spend_no_write_budget_and_the_export_has_its_own(tmp_path):
+    """Page views are not limited (a person reloads, the service worker refreshes its
+    pages); they must not use up the writes' budget either."""
+    app = make_app(tmp_path, RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    for path in ["/"] * 125 + ["/progress", "/settings", "/about", "/strategies"] * 5:
+        assert client.get(path).status_code == 200, path
+    assert client.post("/day/2026-11-26/done", headers=HTMX).status_code == 200
+    assert client.get("/settings/export").status_code == 200
+    assert "X-RateLimit-Limit" not in client.get("/").headers  # a page has no limit
 
 
 def test_oversized_bodies_are_refused_with_413(app, client):

@@ -1,25 +1,22 @@
-"""The today page for a returning user: what it shows from its two queries, and its cookie.
+"""The today page for a returning user: what it shows, what it costs, and its cookie.
 
-`/` loads the user (with their device count) and the day's state in two queries and hands
-the reminders panel what it loaded; these tests pin that what it shows is still right, on
-SQLite and PostgreSQL, and that the session cookie is re-signed only when it must be.
+`/` loads the user (once per request, identity.load_user), the day's state and the device
+count, and hands the reminders panel what it loaded; these tests pin that what it shows is
+right, on SQLite and PostgreSQL, and that the session cookie is sent again only when it
+changes: when the session does, and once a day to keep it alive.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
 from datetime import time as clock_time
+from datetime import timedelta
 
-from flask.json.tag import TaggedJSONSerializer
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import event, func, select
 
 from models import PushSubscription, User, db
 from tests.conftest import HTMX
 
 TODAY = "2026-11-26"
-DAY = 24 * 3600
 
 
 def the_user(app) -> User:
@@ -74,21 +71,33 @@ def test_another_users_devices_and_days_do_not_show(db_app):
     assert 'data-today-done="false"' in page
 
 
-def test_a_returning_visit_to_today_costs_two_queries(db_app, db_client):
-    db_client.get("/")
+def statements_of(app, client, path: str) -> list[str]:
     statements = []
 
     def record(conn, cursor, statement, *args):
         statements.append(statement)
 
-    with db_app.app_context():
+    with app.app_context():
         engine = db.engine
     event.listen(engine, "before_cursor_execute", record)
     try:
-        assert db_client.get("/").status_code == 200
+        assert client.get(path).status_code == 200
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    assert len(statements) == 2, statements
+    return statements
+
+
+def test_a_returning_visit_to_today_costs_three_queries_whatever_the_history(db_app, db_client):
+    """The user, the day's state, the device count: a long history adds none."""
+    db_client.get("/")
+    assert len(statements_of(db_app, db_client, "/")) == 3
+    for day in ("2026-11-26", "2026-11-27"):
+        db_client.post(f"/day/{day}/done", headers=HTMX)
+        db_client.post(f"/day/{day}/reflection", data={"text": "ok"}, headers=HTMX)
+    add_devices(db_app, the_user(db_app).id, 2)
+    statements = statements_of(db_app, db_client, "/")
+    assert len(statements) == 3, statements
+    assert sum("FROM users" in s for s in statements) == 1  # the user is loaded once
 
 
 def test_connections_are_checked_before_use_on_a_database_server_only(db_app):
@@ -111,55 +120,60 @@ def test_a_returning_visit_does_not_resign_the_cookie(client):
     assert "Cookie" in again.headers["Vary"]  # the page still depends on it
 
 
-class SignedLongAgo(TimestampSigner):
-    def get_timestamp(self) -> int:
-        return int(time.time()) - 2 * DAY
-
-
-def cookie_signed_two_days_ago(app, data: dict) -> str:
-    """A real session cookie as Flask signs it, but with a signing time two days back."""
-    serializer = URLSafeTimedSerializer(
-        app.secret_key,
-        salt="cookie-session",
-        serializer=TaggedJSONSerializer(),
-        signer=SignedLongAgo,
-        signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
-    )
-    return serializer.dumps(data)
-
-
-def test_a_cookie_older_than_a_day_is_refreshed_for_the_same_user(app, client):
+def test_the_cookie_is_sent_again_once_a_day_to_keep_it_alive(app, client, clock):
     client.get("/")
     user = the_user(app)
-    old = cookie_signed_two_days_ago(app, {"uid": user.id, "_permanent": True})
+    clock.now += timedelta(days=1)
+    response = client.get("/")
+    refreshed = response.headers["Set-Cookie"]
+    assert refreshed.startswith("closer=") and "Expires=" in refreshed
+    # the same user, not refreshed again that day, and never for a static file
+    assert "Set-Cookie" not in client.get("/").headers
+    assert "Set-Cookie" not in client.get("/progress").headers
+    clock.now += timedelta(days=1)
+    assert "Set-Cookie" not in client.get("/static/css/app.css").headers
+    assert "Set-Cookie" in client.get("/progress").headers
+    assert [u.id for u in app_users(app)] == [user.id]
+
+
+def app_users(app) -> list[User]:
+    with app.app_context():
+        return db.session.scalars(select(User)).all()
+
+
+def test_a_cookie_from_before_the_daily_mark_is_refreshed_for_the_same_user(app, client):
+    """A cookie signed by Flask's own interface, holding only the user id (as cookies made
+    before the session noted its day do): refreshed once, same user."""
+    client.get("/")
+    user = the_user(app)
+    signer = app.session_interface.get_signing_serializer(app)
+    old = signer.dumps({"uid": user.id, "_permanent": True})
     client.set_cookie("closer", old)
     response = client.get("/")
     assert response.status_code == 200
     refreshed = response.headers["Set-Cookie"]
     assert refreshed.startswith("closer=") and old not in refreshed and "Expires=" in refreshed
-    # the refreshed cookie is the same user, and is not refreshed again at once
     assert "Set-Cookie" not in client.get("/").headers
-    with app.app_context():
-        assert db.session.scalar(select(db.func.count()).select_from(User)) == 1
+    assert [u.id for u in app_users(app)] == [user.id]
 
 
 def test_a_session_change_still_sets_the_cookie_at_once(app):
-    # A cookie signed just now, without the CSRF secret: with CSRF on, rendering the page
+    # A cookie already seen today, without the CSRF secret: with CSRF on, rendering the page
     # adds the secret to the session, a change that must reach the browser at once.
     app.config["WTF_CSRF_ENABLED"] = True
     client = app.test_client()
     client.get("/")
     user = the_user(app)
     signer = app.session_interface.get_signing_serializer(app)
-    client.set_cookie("closer", signer.dumps({"uid": user.id, "_permanent": True}))
+    session = {"uid": user.id, "_permanent": True, "seen": TODAY}
+    client.set_cookie("closer", signer.dumps(session))
     response = client.get("/")
     assert response.headers["Set-Cookie"].startswith("closer=")
     assert "Set-Cookie" not in client.get("/").headers
 
 
 def test_the_cookie_follows_a_secret_key_rotation(app):
-    """The signing serializer is kept between requests, but not past a change of keys: an
-    old key still signs in while it is a fallback, and no longer once it is dropped."""
+    """An old key still signs in while it is a fallback, and no longer once it is dropped."""
     client = app.test_client()
     client.get("/")
     user = the_user(app)
