@@ -10,6 +10,7 @@ The script reports after each step and waits; this side checks the database in b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -138,7 +139,7 @@ class Smoke:
         )
         self.started = time.monotonic()
         self.timings: list[tuple[str, float | None]] = []  # seconds into the script per step
-        self.timer = threading.Timer(SMOKE_TIMEOUT_S, self.process.kill)
+        self.timer = threading.Timer(SMOKE_TIMEOUT_S, self.process.terminate)
         self.timer.start()
 
     def next(self, step: str) -> dict:
@@ -162,10 +163,22 @@ class Smoke:
         return time.monotonic() - self.started
 
     def close(self) -> None:
+        """End the script so that it closes Firefox: puppeteer launches the browser in a
+        process group of its own, which a killed node would leave running. An ended stdin
+        makes the script close the browser and exit; SIGTERM makes puppeteer kill it."""
         self.timer.cancel()
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
         self._stderr.close()
 
 

@@ -96,7 +96,6 @@ async function cachedDayIsDone(page, day) {
 const cardDay = (page) => page.$eval("#card", (card) => card.dataset.day);
 const isDone = (page) => page.$eval("#done", (done) => done.classList.contains("is-done"));
 const toggleLabel = (page) => page.$eval("#done-toggle", (button) => button.textContent.trim());
-const outboxCount = (page) => page.evaluate(() => CloserOutbox.count());
 
 async function firstVisit(page) {
   const response = await page.goto(`${BASE}/`, { waitUntil: "load" });
