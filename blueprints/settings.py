@@ -33,7 +33,7 @@ from content.calendar import (
     zone_names,
 )
 from days import user_today
-from export_file import MAX_BYTES, ExportRefused, read_export
+from export_file import FORMATS, MAX_BYTES, ExportRefused, read_export
 from identity import current_user, forget_user, require_user, wants_fragment
 from models import USER_TABLES, User, db
 from reminders.schedule import reschedule
@@ -106,8 +106,11 @@ def export():
 
 
 def export_user(user: User) -> dict:
+    """Every row stored about the user. Restore reads this back (export_file.read_export):
+    a change it could not read needs a new entry in export_file.FORMATS, and the old ones
+    stay readable."""
     payload = {
-        "format": "closer-export/1",
+        "format": FORMATS[0],
         "about": (
             "journal: your days in plain words. The other entries: every row we store about "
             "you, exactly as stored; their times are UTC."
