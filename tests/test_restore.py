@@ -262,6 +262,31 @@ def test_restore_into_a_user_with_overlapping_days(db_app):
     assert rows(db_app, target_id) == after
 
 
+def test_a_restored_reminder_time_is_scheduled_on_a_phone_with_reminders_on(app):
+    source, target = app.test_client(), app.test_client()
+    seed_source(app, source)
+    data = export(source)
+    target_id = start(app, target, first=TODAY)
+    with app.app_context():
+        db.session.add(
+            PushSubscription(
+                user_id=target_id,
+                endpoint="https://push.example.com/two",
+                p256dh="k" * 87,
+                auth="a",
+            )
+        )
+        db.session.commit()
+    restore(target, data)
+    user = user_row(app, target_id)
+    # 08:30 in Berlin, the first after the restore at 12:00 UTC on the 26th: the 27th.
+    assert user.next_reminder_day == date(2026, 11, 27)
+    assert user.next_reminder_at == datetime(2026, 11, 27, 7, 30)
+    after = rows(app, target_id)
+    restore(target, data)
+    assert rows(app, target_id) == after
+
+
 def test_the_result_restored_elsewhere_adds_only_what_is_missing(app):
     """A combined text meets one of its own parts on a third phone: no part twice."""
     first, second, third = (app.test_client() for _ in range(3))
@@ -318,11 +343,13 @@ def test_restoring_touches_only_the_current_user(db_app):
     practise(db_app, third, FIRST, text="The third person's own words")
     document = json.loads(export(source))
     document["user"]["id"] = third_id  # a file naming someone else still restores into me
-    target_id = start(db_app, target, first=TODAY)
+    target_id = start(db_app, target)
+    practise(db_app, target, FIRST, text="My own words")  # the day the others wrote about
     before = {uid: rows(db_app, uid) for uid in (source_id, third_id)}
     restore(target, json.dumps(document).encode())
     assert {uid: rows(db_app, uid) for uid in (source_id, third_id)} == before
-    assert len(days_of(db_app, target_id)[0]) == 5
+    done, written = days_of(db_app, target_id)
+    assert len(done) == 5 and "My own words" in written[0][2] and "Listened well" in written[0][2]
 
 
 def test_a_restore_never_creates_a_user(app):
