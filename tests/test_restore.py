@@ -621,3 +621,6 @@ def test_generated_files_never_break_the_restore(fuzzed_app, places, data):
     assert response.status_code in (200, 422), response.status_code
     if response.status_code == 422:
         assert rows(fuzzed_app, uid) == before
+    else:  # whatever a file could restore, the pages still show it
+        for page in ("/", "/progress", "/settings", "/settings/export"):
+            assert client.get(page).status_code == 200, page
