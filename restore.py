@@ -103,8 +103,9 @@ def settings_changes(user: User, file: ExportFile) -> dict[str, object]:
 
 def merge(user: User, file: ExportFile, now: datetime) -> RestorePlan:
     """Merge `file` into `user` (not committed). The user's row is locked first, so two
-    restores at once run one after the other and the second finds the first's rows."""
-    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    restores at once run one after the other and the second finds the first's rows (and
+    settings: the refresh reads the row again once the lock is held)."""
+    db.session.refresh(user, with_for_update=True)
     plan = plan_restore(user, file)
     naive_now = now.replace(tzinfo=None)
     db.session.add_all(

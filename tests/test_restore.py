@@ -11,6 +11,7 @@ import html
 import io
 import json
 import re
+import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -20,8 +21,8 @@ from sqlalchemy import func, select, update
 
 from export_file import EARLIEST_DAY, ExportRefused, WrittenDay, read_export
 from models import USER_TABLES, Completion, PushSubscription, Reflection, User, db
-from restore import EARLIER_MARK, merged_text
-from tests.conftest import FIXED_NOW, csrf_token_from, make_app
+from restore import EARLIER_MARK, merge, merged_text
+from tests.conftest import FIXED_NOW, app_on, csrf_token_from, make_app
 
 FIRST = date(2026, 11, 1)
 TODAY = FIXED_NOW.date()  # 2026-11-26
@@ -285,6 +286,40 @@ def test_a_restored_reminder_time_is_scheduled_on_a_phone_with_reminders_on(app)
     after = rows(app, target_id)
     restore(target, data)
     assert rows(app, target_id) == after
+
+
+def test_two_restores_at_once_run_one_after_the_other(tmp_path):
+    """On PostgreSQL the second waits for the first's lock on the user, then finds every
+    row in place: it changes nothing, where without the lock it would fail on a duplicate."""
+    with app_on("postgres", tmp_path) as app:
+        source, target = app.test_client(), app.test_client()
+        seed_source(app, source)
+        file = read_export(export(source), TODAY)
+        target_id = start(app, target, first=TODAY)
+        first_holds_the_lock = threading.Event()
+        second_results = []
+
+        def first():
+            with app.app_context():
+                merge(db.session.get(User, target_id), file, FIXED_NOW)
+                first_holds_the_lock.set()
+                threading.Event().wait(0.5)  # the second starts meanwhile, and must wait
+                db.session.commit()
+
+        def second():
+            first_holds_the_lock.wait()
+            with app.app_context():
+                plan = merge(db.session.get(User, target_id), file, FIXED_NOW)
+                db.session.commit()
+                second_results.append(plan.changes_nothing)
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert second_results == [True]
+        assert len(days_of(app, target_id)[0]) == 5
 
 
 def test_the_result_restored_elsewhere_adds_only_what_is_missing(app):
