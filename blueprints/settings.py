@@ -162,9 +162,9 @@ def _json_default(value):
 # The restore forms carry a file of up to 1 MB (MAX_BYTES): larger than the 64 KB that
 # MAX_CONTENT_LENGTH allows every other request, so these two routes set their own limits.
 UPLOAD_LIMIT = MAX_BYTES + 64 * 1024  # the file and the form around it
-# The confirm form carries the file's content back as a field (see restore_preview).
-# Written compactly it is rarely larger than the file; a time stamp written without its "Z"
-# grows by one character, so the field may be somewhat larger than the file.
+# The confirm form carries the file's content back as a field (see restore_preview),
+# written compactly and without the rows a restore leaves out. Only a time the file wrote
+# short ("2026-11-02", or without its "Z") comes back longer: never twice the file's size.
 CONFIRM_LIMIT = 2 * MAX_BYTES
 TOO_LARGE = "That file is larger than 1 MB. A Closer export is much smaller."
 RESTORE_RACE = "Your practice changed while it was being restored, so nothing was. Try again."
