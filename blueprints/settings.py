@@ -1,7 +1,8 @@
-"""Settings: time zone, export everything, delete everything.
+"""Settings: time zone, export everything, restore from an export, delete everything.
 
 Export and delete walk `models.USER_TABLES`, the one list of tables that hold a user's rows,
-so a table added later is exported and deleted without touching this module.
+so a table added later is exported and deleted without touching this module. Restore reads
+a file with `export_file` and merges it with `restore` (the rules are there).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from flask import (
     url_for,
 )
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from content.calendar import (
     is_valid_zone,
@@ -30,10 +33,12 @@ from content.calendar import (
     zone_names,
 )
 from days import user_today
+from export_file import FORMATS, MAX_BYTES, ExportRefused, read_export
 from identity import current_user, forget_user, require_user, wants_fragment
 from models import USER_TABLES, User, db
 from reminders.schedule import reschedule
-from security import EXPORT_LIMIT, limit_read, limit_writes
+from restore import merge, plan_restore
+from security import EXPORT_LIMIT, csrf, limit_read, limit_writes
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -101,8 +106,11 @@ def export():
 
 
 def export_user(user: User) -> dict:
+    """Every row stored about the user. Restore reads this back (export_file.read_export):
+    a change it could not read needs a new entry in export_file.FORMATS, and the old ones
+    stay readable."""
     payload = {
-        "format": "closer-export/1",
+        "format": FORMATS[0],
         "about": (
             "journal: your days in plain words. The other entries: every row we store about "
             "you, exactly as stored; their times are UTC."
@@ -149,6 +157,83 @@ def _json_default(value):
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     raise TypeError(f"cannot export {type(value).__name__}")
+
+
+# The restore forms carry a file of up to 1 MB (MAX_BYTES): larger than the 64 KB that
+# MAX_CONTENT_LENGTH allows every other request, so these two routes set their own limits.
+UPLOAD_LIMIT = MAX_BYTES + 64 * 1024  # the file and the form around it
+# The confirm form carries the file's content back as a field (see restore_preview),
+# written compactly and without the rows a restore leaves out. Only a time the file wrote
+# short ("2026-11-02", or without its "Z") comes back longer: never twice the file's size.
+CONFIRM_LIMIT = 2 * MAX_BYTES
+TOO_LARGE = "That file is larger than 1 MB. A Closer export is much smaller."
+RESTORE_RACE = "Your practice changed while it was being restored, so nothing was. Try again."
+
+
+@bp.get("/restore")
+def restore():
+    current_user()
+    return _restore_page()
+
+
+@bp.post("/restore")
+@csrf.exempt  # checked in _read_form, once this route's size limit is in place
+@limit_writes
+def restore_preview():
+    """Read the chosen file and show what restoring it would do; nothing changes yet. The
+    page carries the file's content (as read, in the current format) in its confirm form,
+    so the person picks the file once and the server keeps nothing between the two steps."""
+    try:
+        _read_form(UPLOAD_LIMIT)
+        user = require_user()
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise ExportRefused("Please choose your export file first.", status=400)
+        file = read_export(upload.stream.read(MAX_BYTES + 1), now_utc().date())
+    except ExportRefused as refused:
+        return _restore_page(error=refused.message, status=refused.status)
+    document = json.dumps(file.to_document(), ensure_ascii=False, separators=(",", ":"))
+    return _restore_page(plan=plan_restore(user, file), document=document)
+
+
+@bp.post("/restore/confirm")
+@csrf.exempt  # checked in _read_form, once this route's size limit is in place
+@limit_writes
+def restore_confirm():
+    """Merge the content the preview showed, in one transaction (see restore.py)."""
+    try:
+        _read_form(CONFIRM_LIMIT)
+        user = require_user()
+        data = request.form.get("document", "").encode()
+        file = read_export(data, now_utc().date(), limit=CONFIRM_LIMIT)
+        plan = merge(user, file, now_utc())
+        db.session.commit()
+    except ExportRefused as refused:
+        db.session.rollback()
+        return _restore_page(error=refused.message, status=refused.status)
+    except IntegrityError:  # a write for the same day landed first: the merge is undone
+        db.session.rollback()
+        return _restore_page(error=RESTORE_RACE, status=409)
+    return _restore_page(done=plan)
+
+
+def _read_form(limit: int) -> None:
+    """Parse the form under this route's own size limit (Flask 3.1 sets it per request),
+    then check its CSRF token as every other write does."""
+    request.max_content_length = limit
+    request.max_form_memory_size = limit
+    try:
+        request.form.get("csrf_token")
+    except RequestEntityTooLarge:
+        raise ExportRefused(TOO_LARGE, status=413) from None
+    if current_app.config["WTF_CSRF_ENABLED"]:
+        csrf.protect()
+
+
+def _restore_page(status: int = 200, **context):
+    html = render_template("settings/restore.html", **context)
+    # The preview and the result show reflections: no cache keeps them.
+    return html, status, {"Cache-Control": "no-store"}
 
 
 @bp.get("/delete")
