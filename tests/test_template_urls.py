@@ -10,6 +10,8 @@ use: a url_for with a wrong endpoint or argument shows up as a path no route ans
 
 from __future__ import annotations
 
+import io
+
 import re
 from datetime import date, timedelta
 from html.parser import HTMLParser
@@ -195,6 +197,18 @@ def visit_everything(app, client):
     )
     yield "/ done", client.get("/"), 200
     yield "/progress done", client.get("/progress"), 200
+    # Restore: the upload page, then the preview of another phone's export (its confirm form).
+    yield "/settings/restore", client.get("/settings/restore"), 200
+    other = app.test_client()
+    other.get("/")
+    other.post(f"/day/{today}/reflection", data={"text": "from the other phone"})
+    export = other.get("/settings/export").data
+    preview = client.post(
+        "/settings/restore",
+        data={"file": (io.BytesIO(export), "closer.json")},
+        content_type="multipart/form-data",
+    )
+    yield "restore preview", preview, 200
     yield (
         "time zone",
         client.post("/settings/timezone", data={"time_zone": "UTC"}, headers=HTMX),
