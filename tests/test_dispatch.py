@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from models import PushSubscription, ReminderSent, User, db
-from reminders.dispatch import Dispatcher, DispatchReport, make_sender
+from reminders.dispatch import Dispatcher, DispatchReport
+from reminders.sender import make_sender
 from tests.conftest import HTMX, POSTGRES_URL, app_on, require_postgres
 from tests.pushservice import PushService
 from tests.reminders_support import (
@@ -480,7 +481,7 @@ def test_devices_moved_to_another_user_follow_the_new_owner(sqlite_app, service)
 
 def test_a_host_that_later_resolves_to_a_private_address_is_never_contacted(tmp_path, service):
     """Validation at subscribe time cannot stop DNS from changing later (rebinding): the
-    sender checks the address it actually connected to before sending a byte."""
+    sender checks the address it would connect to, and never connects to a refused one."""
     app = push_app(tmp_path, PUSH_ALLOW_INSECURE_ENDPOINTS=False)
     subscriber = service.new_subscriber()
     keys = subscriber.subscription_info["keys"]
@@ -506,7 +507,7 @@ def test_a_host_that_later_resolves_to_a_private_address_is_never_contacted(tmp_
         db.session.commit()
     output = dispatch(app, MORNING)
     assert counts(output)["gone"] == 1 and counts(output)["sent"] == 0
-    # The TCP handshake happened (that is how the address is known); no request was sent.
+    assert service.connections == 0  # refused before any connection was opened
     assert service.attempts == {} and service.rejections == [] and subscriber.messages == []
     assert subscription_count(app) == 0
     with app.app_context():
