@@ -371,21 +371,31 @@ def test_the_claim_leases_users_so_a_second_dispatcher_gets_none(app):
 
 
 def test_a_dispatcher_that_lost_its_lease_writes_nothing(sqlite_app, service):
-    _, subscriber = start(sqlite_app, service)
+    client, subscriber = start(sqlite_app, service)
     with sqlite_app.app_context():
         sender = make_sender()
         try:
             slow = Dispatcher(sender, MORNING, DispatchReport())
             lease, rows = slow.claim()
-            # Meanwhile the lease expired and another pass took the user over and finished.
+            # Meanwhile the lease expired and another pass took the user over and finished,
+            # and then the person moved their reminders to the evening.
             dispatch(sqlite_app, MORNING + timedelta(minutes=6))
+            sqlite_app.extensions["test_clock"].now = MORNING + timedelta(minutes=7)
+            answer = client.post("/push/time", data={"reminder_time": "20:00"}, headers=HTMX)
+            assert answer.status_code == 200
+            evening = datetime(2026, 11, 28, 20, 0)
+            assert the_user(sqlite_app).next_reminder_at == evening
             slow.run_batch(lease, rows)
         finally:
             sender.close()
-    # Both passes sent (the slow one was too slow), but only one record and schedule exist.
+    # The slow pass saw the day done and sent nothing more; and it wrote nothing about the
+    # user: one record, and the schedule the person chose (not the slow pass's 08:30).
+    assert len(subscriber.messages) == 1
     with sqlite_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ReminderSent)) == 1
-    assert the_user(sqlite_app).next_reminder_at == datetime(2026, 11, 28, 8, 30)
+    user = the_user(sqlite_app)
+    assert (user.next_reminder_at, user.reminder_unanswered) == (evening, 1)
+    assert user.reminder_lease_until is None
 
 
 def test_claim_uses_the_next_reminder_index_on_sqlite(sqlite_app):
