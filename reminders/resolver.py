@@ -47,10 +47,17 @@ class Answered(Exception):
 
 
 class PublicResolver(AbstractResolver):
-    """Resolves with aiohttp's `ThreadedResolver` and keeps only the allowed addresses."""
+    """Resolves with `inner` (aiohttp's `ThreadedResolver` unless given) and keeps only the
+    allowed addresses."""
 
-    def __init__(self, *, allow_loopback: bool = False, trusted_hosts=frozenset()) -> None:
-        self.inner = aiohttp.ThreadedResolver()
+    def __init__(
+        self,
+        *,
+        allow_loopback: bool = False,
+        trusted_hosts=frozenset(),
+        inner: AbstractResolver | None = None,
+    ) -> None:
+        self.inner = inner or aiohttp.ThreadedResolver()
         self.allow_loopback = allow_loopback
         self.trusted_hosts = frozenset(trusted_hosts)
 
