@@ -3,6 +3,7 @@ and `reschedule`, which applies it to a user on a real (SQLite) database."""
 
 from __future__ import annotations
 
+import time as time_module
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,16 @@ from reminders.schedule import (
 from tests.reminders_support import local, push_app, utc
 
 BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
+
+
+@pytest.fixture(autouse=True)
+def server_in_another_zone(monkeypatch):
+    """Nothing here may depend on the server's own zone: these tests run it in Santiago."""
+    monkeypatch.setenv("TZ", "America/Santiago")
+    time_module.tzset()
+    yield
+    monkeypatch.undo()
+    time_module.tzset()
 
 
 def naive(moment):
@@ -142,6 +153,12 @@ def test_a_time_with_seconds_fires_on_its_minute():
     assert local_instant(date(2026, 11, 26), at, tz) == utc(2026, 11, 26, 7, 30)
 
 
+def test_a_reminder_time_is_a_wall_time_whatever_zone_it_carries():
+    tz = ZoneInfo(BERLIN)
+    at = time(8, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert local_instant(date(2026, 11, 26), at, tz) == utc(2026, 11, 26, 7, 30)
+
+
 def test_a_naive_after_is_utc_and_the_answer_is_naive_utc():
     aware = next_slot(time(8, 30), BERLIN, utc(2026, 11, 26, 7, 29))
     naive_after = next_slot(time(8, 30), BERLIN, datetime(2026, 11, 26, 7, 29))
@@ -243,6 +260,13 @@ def test_reschedule_sets_the_next_reminder(sched_app):
     reschedule(person, NOW)
     assert (person.next_reminder_at, person.next_reminder_day) == (
         datetime(2026, 11, 27, 8, 30),
+        date(2026, 11, 27),
+    )
+    # In the user's own zone: 08:30 in Tokyo is 23:30 UTC the day before.
+    tokyo = a_user(time_zone="Asia/Tokyo")
+    reschedule(tokyo, NOW)
+    assert (tokyo.next_reminder_at, tokyo.next_reminder_day) == (
+        datetime(2026, 11, 26, 23, 30),
         date(2026, 11, 27),
     )
 
