@@ -211,6 +211,15 @@ def test_end_of_day_in_utc_and_east_of_it():
     assert end_of_day(date(2026, 11, 26), ZoneInfo("Asia/Tokyo")) == utc(2026, 11, 26, 15)
 
 
+def test_instants_come_back_in_utc_not_the_servers_zone():
+    tz = ZoneInfo(NEW_YORK)
+    ordinary = local_instant(date(2026, 11, 26), time(8, 30), tz)
+    in_a_gap = local_instant(date(2026, 3, 8), time(2, 30), tz)
+    midnight = end_of_day(date(2026, 11, 26), tz)
+    for instant in (ordinary, in_a_gap, midnight):
+        assert instant.tzinfo is UTC, instant
+
+
 def test_a_gap_of_an_hour_fires_at_its_end_for_every_minute_in_it():
     tz = ZoneInfo(NEW_YORK)
     for minute in (0, 1, 29, 59):
