@@ -134,7 +134,10 @@ class PushSender:
         )
         self.session = aiohttp.ClientSession(
             connector=connector,
-            trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as aiohttp documents them
+            # HTTP(S)_PROXY and NO_PROXY, as aiohttp documents them; only when a proxy is set,
+            # since trust_env costs two thread hand-offs per request (and would send ~/.netrc
+            # credentials to push services).
+            trust_env=bool(proxies),
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             middlewares=(guard,),
