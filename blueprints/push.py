@@ -10,8 +10,7 @@ itself needs JavaScript, and the page says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -22,13 +21,15 @@ from flask import (
     render_template,
     request,
 )
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from content.calendar import local_today, now_utc
 from identity import current_user, wants_fragment
-from models import Completion, PushSubscription, User, db
+from models import PushSubscription, User, db
 from reminders import config as reminder_config
+from reminders.panel import panel_state as panel_state  # re-export until practice imports it
+from reminders.panel import reminder_state
 from reminders.schedule import DEFAULT_TIME, MAX_PAUSE_DAYS, reschedule
 from reminders.subscriptions import MAX_BODY, MAX_ENDPOINT, Invalid, clean, parse_body, parse_time
 from security import limit_writes
@@ -42,71 +43,6 @@ RETURN_TO = {"today": "/", "settings": "/settings"}
 @bp.record_once
 def _setup(state) -> None:
     reminder_config.init_app(state.app)
-
-
-@dataclass(frozen=True)
-class ReminderState:
-    """What the reminders panel shows."""
-
-    public_key: str
-    devices: int
-    time: str
-    paused_until: date | None
-    every: int
-    next_local: str | None
-    today_done: bool
-    today: date
-
-    @property
-    def on(self) -> bool:
-        return self.devices > 0
-
-    @property
-    def paused(self) -> bool:
-        return self.paused_until is not None and self.paused_until > self.today
-
-
-def reminder_state(user: User | None) -> ReminderState:
-    if user is None:
-        public_key = reminder_config.public_key() or ""
-        return ReminderState(
-            public_key, 0, DEFAULT_TIME.strftime("%H:%M"), None, 1, None, False, local_today("UTC")
-        )
-    today = max(local_today(user.time_zone), user.first_date)
-    devices = db.session.scalar(
-        select(func.count(PushSubscription.id)).where(PushSubscription.user_id == user.id)
-    )
-    done = db.session.scalar(
-        select(Completion.id).where(Completion.user_id == user.id, Completion.day == today)
-    )
-    return panel_state(user, devices=devices or 0, today_done=done is not None, today=today)
-
-
-def panel_state(user, *, devices: int, today_done: bool, today: date) -> ReminderState:
-    """The panel from what the caller already loaded: the today page reads the user, the
-    device count and the day's completion in its own queries and passes them in."""
-    next_local = None
-    if user.next_reminder_at is not None and user.next_reminder_day is not None:
-        next_local = _describe_next(user)
-    return ReminderState(
-        public_key=reminder_config.public_key() or "",
-        devices=devices,
-        time=(user.reminder_time or DEFAULT_TIME).strftime("%H:%M"),
-        paused_until=user.reminder_paused_until,
-        every=user.reminder_every or 1,
-        next_local=next_local,
-        today_done=today_done,
-        today=today,
-    )
-
-
-def _describe_next(user: User) -> str:
-    from datetime import UTC
-
-    from content.calendar import zone
-
-    moment = user.next_reminder_at.replace(tzinfo=UTC).astimezone(zone(user.time_zone))
-    return f"{moment:%A} {moment.day} {moment:%B} at {moment:%H:%M}"
 
 
 @bp.app_context_processor

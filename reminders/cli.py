@@ -1,9 +1,9 @@
 """Command line: `flask push init-keys`, `flask reminders dispatch`, `flask reminders worker`.
 
 The dispatcher runs outside the web workers on purpose: one pass from cron, or the worker's
-loop beside the web server (`make run` starts it). Any number of them may run at once. One
-process is held to one core by the GIL, so to use N cores run N workers, or give a pass
-`--processes N` (`REMINDER_PROCESSES`): N forked dispatchers share the pass through their leases.
+loop beside the web server (`make run` starts it). Any number of them may run at once, on one
+machine or many: the leases keep them apart. One process is held to one core by the GIL, so
+to use N cores, run N workers.
 """
 
 from __future__ import annotations
@@ -55,19 +55,11 @@ def parse_now(value: str | None) -> datetime | None:
 
 @reminders_cli.command("dispatch")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Run the clock (default: now).")
-@click.option(
-    "--processes",
-    type=click.IntRange(1, 64),
-    default=None,
-    help="Processes to run the pass in, one core each (REMINDER_PROCESSES, 1).",
-)
-def dispatch_command(now_text: str | None, processes: int | None) -> None:
+def dispatch_command(now_text: str | None) -> None:
     """Run one pass: send every reminder that is due, then exit."""
-    from reminders.dispatch import dispatch_in_processes
+    from reminders.dispatch import dispatch
 
-    if processes is None:
-        processes = int(current_app.config["REMINDER_PROCESSES"])
-    report = dispatch_in_processes(processes, parse_now(now_text))
+    report = dispatch(parse_now(now_text))
     click.echo(report.line())
 
 
@@ -76,7 +68,8 @@ def dispatch_command(now_text: str | None, processes: int | None) -> None:
 @click.option("--passes", type=int, default=0, help="Stop after this many passes (0: never).")
 def worker_command(interval: float | None, passes: int) -> None:
     """Loop: one pass every 30 seconds until SIGTERM or SIGINT (finishes the current pass)."""
-    from reminders.dispatch import dispatch, make_sender
+    from reminders.dispatch import dispatch
+    from reminders.sender import make_sender
 
     interval = interval if interval is not None else current_app.config["REMINDER_WORKER_INTERVAL"]
     stop = threading.Event()

@@ -8,10 +8,13 @@ Settings (any layer of the app's configuration, e.g. `FLASK_VAPID_SUBJECT=...`):
   a reserved `.invalid` domain: fine on a laptop, refused in production.
 - `PUSH_ALLOW_INSECURE_ENDPOINTS`: accept `http` and loopback/private push endpoints, for
   local testing against a push service on this machine only; refused in production.
-- `REMINDER_BATCH_SIZE`, `REMINDER_CONCURRENCY`, `REMINDER_LEASE_SECONDS`,
-  `REMINDER_RETRY_SECONDS`, `REMINDER_WORKER_INTERVAL`, `PUSH_TIMEOUT`: see `dispatch.py`.
-- `REMINDER_PROCESSES`: how many processes `flask reminders dispatch` runs its pass in (one
-  per core you give it: one process is held to one core by the GIL); `--processes` wins.
+- `REMINDER_CONCURRENCY` (32): pushes in flight at once per dispatcher process, on one pooled
+  aiohttp session. A push service ~20 ms away needs 10 in flight for 500 pushes/s; 32 leaves
+  room for slower ones without flooding any.
+- `REMINDER_BATCH_SIZE` (200): users claimed per lease. `REMINDER_LEASE_SECONDS` (300): how
+  long a claim holds them; a pass starts no push after half of it. `REMINDER_RETRY_SECONDS`
+  (300): the wait after a 429/5xx without Retry-After. `REMINDER_WORKER_INTERVAL` (30): seconds
+  between a worker's passes. `PUSH_TIMEOUT` (10): seconds per push, connect to answer.
 """
 
 from __future__ import annotations
@@ -29,12 +32,11 @@ DEFAULTS = {
     "VAPID_SUBJECT": "mailto:reminders@closer.invalid",
     "PUSH_ALLOW_INSECURE_ENDPOINTS": False,
     "REMINDER_BATCH_SIZE": 200,
-    "REMINDER_CONCURRENCY": 16,
+    "REMINDER_CONCURRENCY": 32,
     "REMINDER_LEASE_SECONDS": 300,
     "REMINDER_RETRY_SECONDS": 300,
     "REMINDER_WORKER_INTERVAL": 30,
     "PUSH_TIMEOUT": 10.0,
-    "REMINDER_PROCESSES": 1,
 }
 
 # Subjects a push service operator could never reach: reserved or local names.

@@ -31,7 +31,6 @@ from content.calendar import zone as _checked_zone
 zone = functools.lru_cache(maxsize=1024)(_checked_zone)
 
 DEFAULT_TIME = time(8, 30)
-UNANSWERED_BEFORE_BACKOFF = 3
 MAX_PAUSE_DAYS = 30
 _SEARCH_DAYS = 400  # far more than any pause; a guard against an endless loop
 

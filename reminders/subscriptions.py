@@ -3,9 +3,10 @@
 An endpoint is a URL our server will later POST to, so a subscription is also a request to
 make our server call somewhere. It must be `https` on a host that resolves only to public
 addresses: never loopback, private, link-local, multicast, reserved or unspecified, nor
-those hidden inside IPv4-mapped, 6to4, Teredo or NAT64 IPv6 addresses. (The sender also
-never follows redirects, see `webpush.py`.) The keys must be what RFC 8291 needs: a
-65-byte uncompressed P-256 point that is really on the curve, and a 16-byte auth secret.
+those hidden inside IPv4-mapped, 6to4, Teredo or NAT64 IPv6 addresses. (The sender checks
+every address it connects to by the same rules and never follows redirects, see
+`resolver.py`.) The keys must be what RFC 8291 needs: a 65-byte uncompressed P-256 point
+that is really on the curve, and a 16-byte auth secret.
 
 `PUSH_ALLOW_INSECURE_ENDPOINTS` relaxes exactly two things, for a push service on this
 machine during development and tests: `http` and loopback addresses. Production refuses it.
@@ -136,10 +137,7 @@ def _check_host(host: str, port: int, allow_insecure: bool) -> None:
     if not addresses:  # pragma: no cover - getaddrinfo raises instead
         raise Invalid(422, "We could not find the push service at that address.")
     for text in addresses:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-        if allow_insecure and _embedded(address).is_loopback:
-            continue
-        if not is_public(address):
+        if not address_allowed(text, allow_loopback=allow_insecure):
             raise Invalid(
                 422,
                 "That push service address is not on the public internet, so we will not "
@@ -147,7 +145,13 @@ def _check_host(host: str, port: int, allow_insecure: bool) -> None:
             )
 
 
-def _embedded(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
+def address_allowed(text: str, *, allow_loopback: bool) -> bool:
+    """Whether we may connect to this resolved address (the sender's resolver asks too)."""
+    address = ipaddress.ip_address(text.split("%", 1)[0])
+    return is_public(address) or (allow_loopback and embedded_ipv4(address).is_loopback)
+
+
+def embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
     """The IPv4 address an IPv6 address stands for, where it stands for one."""
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
@@ -158,7 +162,7 @@ def _embedded(address: ipaddress.IPv4Address | ipaddress.IPv6Address):
 
 
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    candidates = [address, _embedded(address)]
+    candidates = [address, embedded_ipv4(address)]
     if isinstance(address, ipaddress.IPv6Address):
         if address.sixtofour is not None:
             candidates.append(address.sixtofour)

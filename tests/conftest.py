@@ -179,7 +179,7 @@ def vapid_key():
 @pytest.fixture
 def make_sender(vapid_key):
     """`make(**kwargs)` builds a PushSender (5 s timeout unless given); all are closed after."""
-    from reminders.webpush import PushSender
+    from reminders.sender import PushSender
 
     senders = []
 

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from models import PushSubscription, ReminderSent, User, db
-from reminders.dispatch import Dispatcher, DispatchReport, make_sender
+from reminders.dispatch import Dispatcher, DispatchReport
+from reminders.sender import make_sender
 from tests.conftest import HTMX, POSTGRES_URL, app_on, require_postgres
 from tests.pushservice import PushService
 from tests.reminders_support import (
@@ -370,21 +371,31 @@ def test_the_claim_leases_users_so_a_second_dispatcher_gets_none(app):
 
 
 def test_a_dispatcher_that_lost_its_lease_writes_nothing(sqlite_app, service):
-    _, subscriber = start(sqlite_app, service)
+    client, subscriber = start(sqlite_app, service)
     with sqlite_app.app_context():
         sender = make_sender()
         try:
             slow = Dispatcher(sender, MORNING, DispatchReport())
             lease, rows = slow.claim()
-            # Meanwhile the lease expired and another pass took the user over and finished.
+            # Meanwhile the lease expired and another pass took the user over and finished,
+            # and then the person moved their reminders to the evening.
             dispatch(sqlite_app, MORNING + timedelta(minutes=6))
+            sqlite_app.extensions["test_clock"].now = MORNING + timedelta(minutes=7)
+            answer = client.post("/push/time", data={"reminder_time": "20:00"}, headers=HTMX)
+            assert answer.status_code == 200
+            evening = datetime(2026, 11, 28, 20, 0)
+            assert the_user(sqlite_app).next_reminder_at == evening
             slow.run_batch(lease, rows)
         finally:
             sender.close()
-    # Both passes sent (the slow one was too slow), but only one record and schedule exist.
+    # The slow pass saw the day done and sent nothing more; and it wrote nothing about the
+    # user: one record, and the schedule the person chose (not the slow pass's 08:30).
+    assert len(subscriber.messages) == 1
     with sqlite_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ReminderSent)) == 1
-    assert the_user(sqlite_app).next_reminder_at == datetime(2026, 11, 28, 8, 30)
+    user = the_user(sqlite_app)
+    assert (user.next_reminder_at, user.reminder_unanswered) == (evening, 1)
+    assert user.reminder_lease_until is None
 
 
 def test_claim_uses_the_next_reminder_index_on_sqlite(sqlite_app):
@@ -480,7 +491,7 @@ def test_devices_moved_to_another_user_follow_the_new_owner(sqlite_app, service)
 
 def test_a_host_that_later_resolves_to_a_private_address_is_never_contacted(tmp_path, service):
     """Validation at subscribe time cannot stop DNS from changing later (rebinding): the
-    sender checks the address it actually connected to before sending a byte."""
+    sender checks the address it would connect to, and never connects to a refused one."""
     app = push_app(tmp_path, PUSH_ALLOW_INSECURE_ENDPOINTS=False)
     subscriber = service.new_subscriber()
     keys = subscriber.subscription_info["keys"]
@@ -506,7 +517,7 @@ def test_a_host_that_later_resolves_to_a_private_address_is_never_contacted(tmp_
         db.session.commit()
     output = dispatch(app, MORNING)
     assert counts(output)["gone"] == 1 and counts(output)["sent"] == 0
-    # The TCP handshake happened (that is how the address is known); no request was sent.
+    assert service.connections == 0  # refused before any connection was opened
     assert service.attempts == {} and service.rejections == [] and subscriber.messages == []
     assert subscription_count(app) == 0
     with app.app_context():

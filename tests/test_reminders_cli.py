@@ -73,27 +73,54 @@ def test_worker_process_stops_cleanly_on_sigterm(tmp_path):
     assert "SIGTERM" in out and "reminders worker: stopped" in out
 
 
+def dispatcher_env(app) -> dict[str, str]:
+    """What a `flask reminders ...` process needs to work on the test app's database."""
+    return {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "FLASK_SECRET_KEY": "w" * 48,
+        "FLASK_VAPID_PRIVATE_KEY_PATH": app.config["VAPID_PRIVATE_KEY_PATH"],
+        "FLASK_VAPID_SUBJECT": SUBJECT,
+        "FLASK_PUSH_ALLOW_INSECURE_ENDPOINTS": "true",
+        "FLASK_REMINDER_BATCH_SIZE": "3",
+    }
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_dispatch_in_two_processes_sends_each_reminder_once(tmp_path, backend):
-    # Small batches, so the two processes claim in turns rather than one taking everything.
-    with (
-        app_on(backend, tmp_path, push_app, REMINDER_BATCH_SIZE=3) as app,
-        PushService() as service,
-    ):
+def test_two_dispatch_processes_at_once_send_each_reminder_once(tmp_path, backend):
+    """Scaling out is running more dispatchers: their leases keep them apart."""
+    with app_on(backend, tmp_path, push_app) as app, PushService() as service:
         subscribers = [service.new_subscriber() for _ in range(24)]
         for subscriber in subscribers:
             assert subscribe(app.test_client(), subscriber).status_code in (200, 201)
         now = utc(2026, 11, 27, 8, 31)
-        output = dispatch(app, now, "--processes", "2")
-        again = dispatch(app, now, "--processes", "2")
-    report = counts(output)
-    assert (report["processes"], report["claimed"], report["sent"]) == (2, 24, 24)
-    assert (report["reminded"], report["released"], report["retry"]) == (24, 0, 0)
+        command = [sys.executable, "-m", "flask", "--app", "app", "reminders", "dispatch"]
+        procs = [
+            subprocess.Popen(
+                [*command, "--now", now.isoformat()],
+                cwd=REPO,
+                env=dispatcher_env(app),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        reports = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err[-3000:]
+            reports.append(counts(out))
+        again = dispatch(app, now)
+    total = {key: sum(r[key] for r in reports) for key in ("claimed", "sent", "reminded")}
+    assert total == {"claimed": 24, "sent": 24, "reminded": 24}
+    assert sum(r["released"] + r["retry"] for r in reports) == 0
     assert counts(again)["claimed"] == 0  # everything recorded: nothing is due any more
     assert [[p["day"] for p in payloads(s)] for s in subscribers] == [["2026-11-27"]] * 24
 
 
-def test_dispatch_processes_must_be_positive(tmp_path):
+def test_the_processes_option_is_gone(tmp_path):
+    """One process per pass; more cores means more `flask reminders worker` processes."""
     app = push_app(tmp_path)
-    result = app.test_cli_runner().invoke(args=["reminders", "dispatch", "--processes", "0"])
-    assert result.exit_code != 0 and "--processes" in result.output
+    result = app.test_cli_runner().invoke(args=["reminders", "dispatch", "--processes", "2"])
+    assert result.exit_code != 0 and "No such option" in result.output

@@ -1,16 +1,37 @@
-"""The reminder clock: local wall time in an IANA zone, DST gaps and overlaps, pause, back-off."""
+"""The reminder clock: local wall time in an IANA zone, DST gaps and overlaps, pause, back-off;
+and `reschedule`, which applies it to a user on a real (SQLite) database."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, time, timedelta
+import time as time_module
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from reminders.schedule import end_of_day, local_instant, next_slot
-from tests.reminders_support import local, utc
+from models import PushSubscription, ReminderSent, User, db
+from reminders.schedule import (
+    DEFAULT_TIME,
+    MAX_PAUSE_DAYS,
+    end_of_day,
+    last_reminder_day,
+    local_instant,
+    next_slot,
+    reschedule,
+)
+from tests.reminders_support import local, push_app, utc
 
 BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
+
+
+@pytest.fixture(autouse=True)
+def server_in_another_zone(monkeypatch):
+    """Nothing here may depend on the server's own zone: these tests run it in Santiago."""
+    monkeypatch.setenv("TZ", "America/Santiago")
+    time_module.tzset()
+    yield
+    monkeypatch.undo()
+    time_module.tzset()
 
 
 def naive(moment):
@@ -116,3 +137,178 @@ def test_every_other_day_leaves_one_quiet_day():
         time(8, 30), "UTC", utc(2026, 11, 26, 9), every=1, last_day=date(2026, 11, 26)
     )
     assert daily.day == date(2026, 11, 27)
+
+
+# -- the edges of each rule (tests/test_reminder_policy.py does the same for policy.py) ------
+
+
+def test_the_promised_defaults():
+    # The panel offers 08:30 and pauses of up to 30 days; the schedule is what keeps them.
+    assert (time(8, 30), 30) == (DEFAULT_TIME, MAX_PAUSE_DAYS)
+
+
+def test_a_time_with_seconds_fires_on_its_minute():
+    tz = ZoneInfo(BERLIN)
+    at = time(8, 30, 45, 500)
+    assert local_instant(date(2026, 11, 26), at, tz) == utc(2026, 11, 26, 7, 30)
+
+
+def test_a_reminder_time_is_a_wall_time_whatever_zone_it_carries():
+    tz = ZoneInfo(BERLIN)
+    at = time(8, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert local_instant(date(2026, 11, 26), at, tz) == utc(2026, 11, 26, 7, 30)
+
+
+def test_a_naive_after_is_utc_and_the_answer_is_naive_utc():
+    aware = next_slot(time(8, 30), BERLIN, utc(2026, 11, 26, 7, 29))
+    naive_after = next_slot(time(8, 30), BERLIN, datetime(2026, 11, 26, 7, 29))
+    assert aware == naive_after
+    assert aware.at == datetime(2026, 11, 26, 7, 30) and aware.at.tzinfo is None
+    # An aware `after` in another zone is the same instant.
+    tokyo = utc(2026, 11, 26, 7, 29).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert next_slot(time(8, 30), BERLIN, tokyo) == aware
+
+
+def test_one_minute_before_and_at_the_instant():
+    before = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 8, 29, 59))
+    assert before.day == date(2026, 11, 26)
+    at = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 8, 30))
+    assert (at.day, at.at) == (date(2026, 11, 27), datetime(2026, 11, 27, 8, 30))
+
+
+def test_the_pause_ends_on_its_date():
+    resumes = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 6), paused_until=date(2026, 11, 26))
+    assert resumes.day == date(2026, 11, 26)
+    tomorrow = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 6), paused_until=date(2026, 11, 27))
+    assert tomorrow.day == date(2026, 11, 27)
+
+
+def test_a_pause_and_a_last_day_take_the_later():
+    slot = next_slot(
+        time(8, 30),
+        "UTC",
+        utc(2026, 11, 26, 6),
+        paused_until=date(2026, 11, 28),
+        last_day=date(2026, 11, 29),
+    )
+    assert slot.day == date(2026, 11, 30)
+
+
+def test_a_last_day_in_the_past_does_not_hold_today_back():
+    slot = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 6), last_day=date(2026, 11, 20))
+    assert slot.day == date(2026, 11, 26)
+
+
+@pytest.mark.parametrize(("every", "gap"), [(0, 1), (1, 1), (2, 2), (3, 3)])
+def test_every_is_at_least_daily(every, gap):
+    last = date(2026, 11, 26)
+    slot = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 6), every=every, last_day=last)
+    assert slot.day == last + timedelta(days=gap)
+
+
+def test_end_of_day_in_utc_and_east_of_it():
+    assert end_of_day(date(2026, 11, 26), ZoneInfo("UTC")) == utc(2026, 11, 27)
+    assert end_of_day(date(2026, 11, 26), ZoneInfo("Asia/Tokyo")) == utc(2026, 11, 26, 15)
+
+
+def test_instants_come_back_in_utc_not_the_servers_zone():
+    tz = ZoneInfo(NEW_YORK)
+    ordinary = local_instant(date(2026, 11, 26), time(8, 30), tz)
+    in_a_gap = local_instant(date(2026, 3, 8), time(2, 30), tz)
+    midnight = end_of_day(date(2026, 11, 26), tz)
+    for instant in (ordinary, in_a_gap, midnight):
+        assert instant.tzinfo is UTC, instant
+
+
+def test_a_gap_of_an_hour_fires_at_its_end_for_every_minute_in_it():
+    tz = ZoneInfo(NEW_YORK)
+    for minute in (0, 1, 29, 59):
+        instant = local_instant(date(2026, 3, 8), time(2, minute), tz)
+        assert instant == utc(2026, 3, 8, 7, 0), minute
+    assert local_instant(date(2026, 3, 8), time(3, 0), tz) == utc(2026, 3, 8, 7, 0)
+    assert local_instant(date(2026, 3, 8), time(3, 1), tz) == utc(2026, 3, 8, 7, 1)
+    assert local_instant(date(2026, 3, 8), time(1, 59), tz) == utc(2026, 3, 8, 6, 59)
+
+
+# -- reschedule, on a real database ----------------------------------------------------------
+
+
+@pytest.fixture
+def sched_app(tmp_path):
+    app = push_app(tmp_path)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def a_user(reminder_time=time(8, 30), devices=1, **fields) -> User:
+    person = User(time_zone="UTC", first_date=date(2026, 11, 26), reminder_time=reminder_time)
+    for name, value in fields.items():
+        setattr(person, name, value)
+    db.session.add(person)
+    db.session.flush()
+    for n in range(devices):
+        db.session.add(
+            PushSubscription(
+                user_id=person.id,
+                endpoint=f"https://push.example/{person.id}/{n}",
+                p256dh="p",
+                auth="a",
+            )
+        )
+    db.session.flush()
+    return person
+
+
+NOW = utc(2026, 11, 26, 12)
+
+
+def test_reschedule_sets_the_next_reminder(sched_app):
+    person = a_user()
+    reschedule(person, NOW)
+    assert (person.next_reminder_at, person.next_reminder_day) == (
+        datetime(2026, 11, 27, 8, 30),
+        date(2026, 11, 27),
+    )
+    # In the user's own zone: 08:30 in Tokyo is 23:30 UTC the day before.
+    tokyo = a_user(time_zone="Asia/Tokyo")
+    reschedule(tokyo, NOW)
+    assert (tokyo.next_reminder_at, tokyo.next_reminder_day) == (
+        datetime(2026, 11, 26, 23, 30),
+        date(2026, 11, 27),
+    )
+
+
+@pytest.mark.parametrize("what", ["no time", "no device"])
+def test_reschedule_without_a_time_or_a_device_clears_it(sched_app, what):
+    person = a_user(reminder_time=None) if what == "no time" else a_user(devices=0)
+    person.next_reminder_at, person.next_reminder_day = datetime(2026, 11, 27), date(2026, 11, 27)
+    reschedule(person, NOW)
+    assert (person.next_reminder_at, person.next_reminder_day) == (None, None)
+
+
+def test_reschedule_never_repeats_a_day_already_reminded(sched_app):
+    person = a_user(reminder_time=time(20, 0))
+    db.session.add(ReminderSent(user_id=person.id, day=date(2026, 11, 26), sent_at=NOW))
+    db.session.add(ReminderSent(user_id=person.id, day=date(2026, 11, 25), sent_at=NOW))
+    db.session.flush()
+    assert last_reminder_day(person.id) == date(2026, 11, 26)
+    reschedule(person, NOW)
+    assert person.next_reminder_day == date(2026, 11, 27)  # not tonight at 20:00
+
+
+def test_reschedule_honours_the_pause_and_stays_daily_under_the_back_off(sched_app):
+    person = a_user(reminder_paused_until=date(2026, 11, 30), reminder_every=2)
+    reschedule(person, NOW)
+    assert person.next_reminder_at == datetime(2026, 11, 30, 8, 30)
+    other = a_user(reminder_every=2)
+    db.session.add(ReminderSent(user_id=other.id, day=date(2026, 11, 25), sent_at=NOW))
+    db.session.flush()
+    reschedule(other, NOW)
+    # The dispatcher decides the quiet days; the schedule stays daily.
+    assert other.next_reminder_day == date(2026, 11, 27)
+
+
+def test_last_reminder_day_of_someone_never_reminded(sched_app):
+    assert last_reminder_day(a_user().id) is None

@@ -23,14 +23,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid.jwt import sign as sign_jwt
 
 from reminders import vapid
-from reminders.webpush import (
+from reminders.jobs import (
     MAX_PAYLOAD_BYTES,
     PushResult,
-    PushSender,
     Subscription,
     endpoint_origin,
     parse_retry_after,
 )
+from reminders.sender import PushSender
 from tests.conftest import VAPID_SUBJECT as SUBJECT
 from tests.pushservice import PushService, b64url, b64url_decode, verify_vapid
 

@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from reminders.webpush import MAX_ANSWER_BYTES, PushJob, PushSender, Subscription
+from reminders.jobs import PushJob, Subscription
+from reminders.resolver import MAX_ANSWER_BYTES
+from reminders.sender import PushSender
 from tests.pushservice import PushService
 
 
