@@ -23,7 +23,6 @@ from flask import (
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from blueprints.push import panel_state
 from content.library import Practice, day_number
 from days import (
     WRITE_AHEAD_DAYS,
@@ -37,6 +36,7 @@ from days import (
 )
 from identity import current_user, page_zone, require_user, wants_fragment, zone_state
 from models import REFLECTION_MAX, AppliedWrite, Completion, PushSubscription, Reflection, User, db
+from reminders.panel import panel_state
 from security import limit_writes
 
 bp = Blueprint("practice", __name__)

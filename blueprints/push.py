@@ -20,15 +20,16 @@ from flask import (
     redirect,
     render_template,
     request,
+    url_for,
 )
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from content.calendar import local_today, now_utc
+from content.calendar import now_utc
+from days import user_today
 from identity import current_user, wants_fragment
 from models import PushSubscription, User, db
 from reminders import config as reminder_config
-from reminders.panel import panel_state as panel_state  # re-export until practice imports it
 from reminders.panel import reminder_state
 from reminders.schedule import DEFAULT_TIME, MAX_PAUSE_DAYS, reschedule
 from reminders.subscriptions import MAX_BODY, MAX_ENDPOINT, Invalid, clean, parse_body, parse_time
@@ -37,12 +38,8 @@ from security import limit_writes
 bp = Blueprint("push", __name__, url_prefix="/push")
 
 MAX_DEVICES = 10  # per user; the oldest goes when an eleventh subscribes
-RETURN_TO = {"today": "/", "settings": "/settings"}
-
-
-@bp.record_once
-def _setup(state) -> None:
-    reminder_config.init_app(state.app)
+# Where a plain form post returns to (the page the panel was on).
+RETURN_TO = {"today": "practice.today", "settings": "settings.index"}
 
 
 @bp.app_context_processor
@@ -203,7 +200,7 @@ def _answer(user: User, message: str | None = None, error: str | None = None):
             push_error=error,
             reminders_from="settings",
         ), status
-    return redirect(RETURN_TO[_from()] + "#reminders", code=303)
+    return redirect(url_for(RETURN_TO[_from()], _anchor="reminders"), code=303)
 
 
 def _refuse(message: str):
@@ -244,7 +241,7 @@ def pause():
     if not 1 <= days <= MAX_PAUSE_DAYS:
         return _refuse(f"Pause for 1 to {MAX_PAUSE_DAYS} days.")
     user = current_user()
-    today = max(local_today(user.time_zone), user.first_date)
+    today = user_today(user)
     user.reminder_paused_until = today + timedelta(days=days)
     reschedule(user, now_utc())
     db.session.commit()

@@ -11,7 +11,6 @@ use: a url_for with a wrong endpoint or argument shows up as a path no route ans
 from __future__ import annotations
 
 import io
-
 import re
 from datetime import date, timedelta
 from html.parser import HTMLParser
