@@ -163,6 +163,7 @@ def link_device(code: str):
     found = _find_or_abort(code)
     owner = _owner_or_abort(found)
     user = current_user(create=False)
+    _refuse_own_practice(user, owner)
     if user is not None and user.has_activity() and request.form.get("replace") != "1":
         message = "Tick the box to confirm that this phone's own practice will be replaced."
         return _confirm_page(found, codes.normalise(code), error=message, status=409)
@@ -202,11 +203,15 @@ def _owner_or_abort(found: codes.OpenCode) -> User:
     return owner
 
 
+def _refuse_own_practice(user: User | None, owner: User) -> None:
+    if user is not None and user.id == owner.id:
+        abort(409, description="This phone already shows that practice: nothing to link.")
+
+
 def _confirm_page(found: codes.OpenCode, code: str | None, error: str = "", status: int = 200):
     owner = _owner_or_abort(found)
     user = current_user(create=False)
-    if user is not None and user.id == owner.id:
-        abort(409, description="This phone already shows that practice: nothing to link.")
+    _refuse_own_practice(user, owner)
     html = render_template(
         "devices/confirm.html",
         code=codes.grouped(code or ""),
