@@ -184,6 +184,20 @@ def test_a_new_visitor_links_without_a_question_and_leaves_no_empty_account(app)
     assert len(rows(app, User)) == 1
 
 
+def test_a_code_works_once_on_both_databases(db_app):
+    first = started(db_app, "ours")
+    code = code_from(first)
+    linked(db_app, first, phone(db_app), code)
+    assert phone(db_app).post(f"/link/{code}").status_code == 410
+    assert len(rows(db_app, Device)) == 2 and rows(db_app, Code)[0].used_at is not None
+
+
+def test_the_first_visit_offer_links_to_the_code_form(app):
+    with app.test_request_context("/"):
+        html = render_template_string('{% include "devices/_already_offer.html" %}')
+    assert 'href="/link"' in html and "Already use Closer on another phone?" in html
+
+
 def test_linking_to_your_own_practice_is_refused(app):
     first = started(app, "ours")
     code = code_from(first)
