@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 
 import pytest
+import segno
 from flask import render_template_string
 from hypothesis import given
 from hypothesis import strategies as st
@@ -71,6 +72,22 @@ def session_of(app, client) -> dict:
 # ------------------------------------------------------------------------- the codes
 
 
+def qr_modules(page: str) -> list[list[int]]:
+    """The dark modules the page's QR path draws."""
+    size = int(re.search(r'viewBox="0 0 (\d+) \d+"', page).group(1))
+    grid = [[0] * size for _ in range(size)]
+    path = re.search(r'<path fill="#000" d="([^"]+)"', page).group(1)
+    for x, y, width in re.findall(r"M(\d+) (\d+)h(\d+)v1h-\d+z", path):
+        for i in range(int(width)):
+            grid[int(y)][int(x) + i] = 1
+    return grid
+
+
+def segno_modules(text: str) -> list[list[int]]:
+    symbol = segno.make_qr(text, error="m")
+    return [[1 if m else 0 for m in row] for row in symbol.matrix_iter(scale=1, border=4)]
+
+
 def test_a_code_has_over_50_bits_written_for_people():
     assert math.log2(len(codes.ALPHABET)) * codes.LENGTH > 58
     assert not set("01ILOU") & set(codes.ALPHABET) and len(set(codes.ALPHABET)) == 30
@@ -93,7 +110,8 @@ def test_the_code_page_shows_code_link_qr_and_the_warning_and_stores_only_a_hash
     page = response.get_data(as_text=True)
     code = CODE_ON_PAGE.search(page).group(1)
     assert f"http://localhost/link/{code}" in page  # the link, shown on the page
-    assert "<svg" in page and "<img" not in page  # the QR code, inline
+    assert "<img" not in page and 'role="img" aria-label="QR code' in page  # inline SVG
+    assert qr_modules(page) == segno_modules(f"http://localhost/link/{code}")
     assert "Whoever has this code can read your reflections" in page
     assert response.headers["Cache-Control"] == "no-store"
     [row] = rows(app, Code)
