@@ -57,8 +57,10 @@ def _load_device(token: str) -> None:
 def _adopt_legacy_cookie(uid: str) -> None:
     """A cookie from before device sessions names its user directly: turn it into a device
     session on this request, so nobody loses their practice and no data migration is
-    needed. (Two requests racing here both get a device; the spare one ages out of the
-    list as it is never seen again, and can be removed in Settings.)"""
+    needed. Such cookies are rewritten on their first request, so this path can go once
+    PERMANENT_SESSION_LIFETIME (400 days) has passed since device sessions shipped. (Two
+    requests racing here both get a device: the spare one is never seen again, and can be
+    removed in Settings.)"""
     user = db.session.get(User, uid)
     if user is None:
         return
@@ -95,11 +97,11 @@ def _create_user() -> User:
     user = User(time_zone="UTC", first_date=new_user_today())
     db.session.add(user)
     db.session.flush()
-    sign_in(user)
+    _sign_in(user)
     return user
 
 
-def sign_in(user: User) -> None:
+def _sign_in(user: User) -> None:
     """Make this browser a new device of `user`: a fresh session holding a fresh token.
     Commits."""
     device, token = devices.add(user.id, request.headers.get("User-Agent", ""), stored_now())

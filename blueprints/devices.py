@@ -23,7 +23,6 @@ from flask import (
     Blueprint,
     abort,
     g,
-    make_response,
     redirect,
     render_template,
     request,
@@ -59,6 +58,14 @@ limit_code_per_visitor = limiter.shared_limit(
 )
 
 
+@bp.after_request
+def _kept_in_no_cache(response):
+    """Codes are secrets and these pages are about one moment (a code, a link, a sign-out):
+    no browser cache or offline copy may keep them."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.app_template_global()
 def your_devices() -> list[devices.DeviceRow]:
     """The visitor's devices for Settings, this one first (used by _settings_section)."""
@@ -87,9 +94,7 @@ def new_code():
         qr=qr_code(link),
         minutes=int(codes.LIFETIMES[codes.DEVICE].total_seconds() // 60),
     )
-    response = make_response(html)
-    response.headers["Cache-Control"] = "no-store"  # a secret: kept in no cache
-    return response
+    return html
 
 
 @dataclass(frozen=True)
@@ -240,6 +245,4 @@ def _confirm_page(found: codes.OpenCode, code: str | None, error: str = "", stat
         own=devices.summary(user).sentence() if user and user.has_activity() else "",
         error=error,
     )
-    response = make_response(html, status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return html, status

@@ -140,7 +140,8 @@ def test_link_by_code_shows_whose_practice_then_both_phones_share_it(app, clock)
     code = code_from(first)
     second = phone(app, IPHONE)
     form = second.post("/link", data={"code": code.lower().replace("-", " ")})
-    assert form.status_code == 200
+    assert form.status_code == 200 and form.headers["Cache-Control"] == "no-store"
+    assert second.get("/link").headers["Cache-Control"] == "no-store"
     assert "Day 2, 1 day practised" in form.get_data(as_text=True)
     assert second.get_cookie("closer") is None or "did" not in session_of(app, second)
     linked(app, first, second, code)
