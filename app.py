@@ -103,9 +103,14 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _page_context() -> dict:
-    """Tell the page whether the browser should report its time zone (first visit only)."""
+    """Tell the page whether the browser should report its time zone (first visit only), and
+    whether it must forget its copies (this browser was signed out: see identity.py)."""
     user = g.get("user")
-    return {"zone_state": zone_state(user), "page_zone": page_zone(user)}
+    return {
+        "zone_state": zone_state(user),
+        "page_zone": page_zone(user),
+        "forget_device": g.get("forget_device", False),
+    }
 
 
 def _default_content() -> Path:
@@ -166,9 +171,9 @@ def _check_secrets(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import library, practice, progress, push, pwa, settings
+    from blueprints import devices, library, practice, progress, push, pwa, settings
 
-    for module in (practice, library, progress, settings, pwa, push):
+    for module in (practice, library, progress, settings, pwa, push, devices):
         app.register_blueprint(module.bp)
 
 

@@ -1,18 +1,25 @@
-"""Who is asking: an anonymous user kept in a long-lived signed cookie, and how they asked.
+"""Who is asking: an anonymous user, signed in on this browser by a device session, and how
+they asked.
 
 No signup. Flask's own session cookie (signed with SECRET_KEY, HttpOnly, SameSite=Lax,
-Secure behind https) carries the random user id and the date it was last seen; everything
-else lives in the database. `load_user` runs before each request (create_app registers it)
-and puts the ORM `User`, or None, in `g.user`, as Flask's tutorial does.
+Secure behind https) carries a random device token and the date it was last seen; the
+`devices` table says which user that browser belongs to (devices.py), so one user may have
+several browsers and each can be signed out on its own. `load_user` runs before each
+request (create_app registers it) and puts the ORM `User`, or None, in `g.user` and the
+browser's `Device` in `g.device`, as Flask's tutorial does.
 """
 
 from __future__ import annotations
 
 from flask import abort, g, request, session
 
+import devices
 from content.calendar import now_utc
 from days import new_user_today
-from models import User, db
+from models import Device, User, db
+
+DEVICE_KEY = "did"  # the session key holding the device token
+LEGACY_USER_KEY = "uid"  # cookies from before device sessions held the user id itself
 
 
 def load_user() -> None:
@@ -24,11 +31,50 @@ def load_user() -> None:
     was last seen, so it changes, and Flask sends it again, once a day at most."""
     if request.endpoint == "static":
         return  # shared, year-long cached files: no session, no Vary: Cookie
-    uid = session.get("uid")
-    user = db.session.get(User, uid) if isinstance(uid, str) else None
-    g.user = user
-    if user is not None:
+    g.user = g.device = None
+    token = session.get(DEVICE_KEY)
+    if isinstance(token, str):
+        _load_device(token)
+    elif isinstance(session.get(LEGACY_USER_KEY), str):
+        _adopt_legacy_cookie(session[LEGACY_USER_KEY])
+    if g.user is not None:
         _mark_seen()
+
+
+def _load_device(token: str) -> None:
+    found = devices.signed_in(token)
+    if found is None:
+        # This browser was signed out (Remove on another device, or "Delete everything"
+        # there). Its cached pages and outbox belong to a practice it may no longer see:
+        # the next page it draws says so (base.html's data-forget-device), and the cookie
+        # is kept until a new visitor is made, so every page until then says it too.
+        g.forget_device = True
+        return
+    g.device, g.user = found
+    devices.mark_seen(g.device, stored_now())
+
+
+def _adopt_legacy_cookie(uid: str) -> None:
+    """A cookie from before device sessions names its user directly: turn it into a device
+    session on this request, so nobody loses their practice and no data migration is
+    needed. Such cookies are rewritten on their first request, so this path can go once
+    PERMANENT_SESSION_LIFETIME (400 days) has passed since device sessions shipped. (Two
+    requests racing here both get a device: the spare one is never seen again, and can be
+    removed in Settings.)"""
+    user = db.session.get(User, uid)
+    if user is None:
+        return
+    device, token = devices.add(user.id, request.headers.get("User-Agent", ""), stored_now())
+    db.session.commit()
+    session.pop(LEGACY_USER_KEY)
+    session[DEVICE_KEY] = token
+    session.permanent = True
+    g.user, g.device = user, device
+
+
+def stored_now():
+    """Now, as the database stores instants (naive UTC)."""
+    return now_utc().replace(tzinfo=None)
 
 
 def _mark_seen() -> None:
@@ -50,13 +96,27 @@ def _create_user() -> User:
         abort(401, "Open Closer to start: this request cannot start a new Day 1.")
     user = User(time_zone="UTC", first_date=new_user_today())
     db.session.add(user)
+    db.session.flush()
+    _sign_in(user)
+    return user
+
+
+def _sign_in(user: User) -> None:
+    """Make this browser a new device of `user`: a fresh session holding a fresh token.
+    Commits."""
+    device, token = devices.add(user.id, request.headers.get("User-Agent", ""), stored_now())
     db.session.commit()
+    start_session(user, device, token)
+
+
+def start_session(user: User, device: Device, token: str) -> None:
+    """A fresh session cookie for a device token already stored and committed."""
     session.clear()
-    session["uid"] = user.id
+    session[DEVICE_KEY] = token
     session.permanent = True
     _mark_seen()
     g.user = user
-    return user
+    g.device = device
 
 
 def _opens_a_page() -> bool:
@@ -100,6 +160,7 @@ def page_zone(user) -> str:
 def forget_user() -> None:
     session.clear()
     g.pop("user", None)
+    g.pop("device", None)
 
 
 def wants_fragment() -> bool:

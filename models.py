@@ -4,7 +4,10 @@ One anonymous user row per browser cookie. Everything a user writes hangs off `u
 `ON DELETE CASCADE`, so deleting the user row deletes every trace of them. Room is left for:
 - the offline outbox: `AppliedWrite` records each client-generated UUID (idempotency key) once;
 - the reminder schedule: the `reminder_*` columns on `User`, claimed by the dispatcher;
-- several devices per user: `PushSubscription` rows, many per user;
+- several devices per user: a `Device` row per browser (its signed cookie holds a random token
+  whose hash the row keeps), each with its own `PushSubscription` rows;
+- single-use codes of any kind in one table, `Code`: "use on another device" codes now, and
+  partner invites (issue 15) with their optional display name;
 - a partner link later: user ids are opaque random strings that can be shared in a link table.
 """
 
@@ -80,6 +83,9 @@ class User(db.Model):
     subscriptions: Mapped[list[PushSubscription]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+    devices: Mapped[list[Device]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     __table_args__ = (
         # The dispatcher's claim scans only users that are due: a partial-style index on the
@@ -143,6 +149,43 @@ class AppliedWrite(db.Model):
     applied_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class Device(db.Model):
+    """One browser signed in to a user. The session cookie holds a random token; this row
+    keeps only its SHA-256 (`token_hash`, looked up by its unique index on every request),
+    so a copy of the database cannot sign anyone in. `id` is a separate random id that
+    pages show (the Remove buttons), never the token."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_user_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(80))  # "Chrome on Android", from the User-Agent
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Day precision on purpose: updated at most once a day, not on every request.
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="devices")
+
+
+class Code(db.Model):
+    """A single-use secret a person passes to someone (or to their own other phone): kind
+    "device" (use on another device, 10 minutes) or "invite" (a partner invite, issue 15).
+    Only the SHA-256 of the code is stored; `used_at` is set once, atomically, on use."""
+
+    __tablename__ = "codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # What the code's maker chose to be called (a partner invite's name); None for devices.
+    label: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class PushSubscription(db.Model):
     """One browser/device that accepts our pushes. A user may have several."""
 
@@ -150,6 +193,11 @@ class PushSubscription(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The browser that subscribed: removing the device removes its reminders. Null for
+    # subscriptions made before devices existed (they stay with the user).
+    device_id: Mapped[str | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), index=True, nullable=True
+    )
     endpoint: Mapped[str] = mapped_column(String(1024), unique=True)
     p256dh: Mapped[str] = mapped_column(String(128))
     auth: Mapped[str] = mapped_column(String(64))
@@ -175,7 +223,7 @@ class ReminderSent(db.Model):
 
 
 # Every table holding a user's rows, for export and for the delete check.
-USER_TABLES = (Completion, Reflection, AppliedWrite, PushSubscription, ReminderSent)
+USER_TABLES = (Completion, Reflection, AppliedWrite, Device, Code, PushSubscription, ReminderSent)
 
 
 def init_app(app: Flask) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -19,8 +19,10 @@ csrf = CSRFProtect()
 
 
 def _rate_key() -> str:
-    """Limit per anonymous user where we know them, else per client address."""
-    return session.get("uid") or get_remote_address()
+    """Limit per anonymous user where we know them (all their devices share it), else per
+    client address. Decorated limits run in the view, after identity.load_user."""
+    user = g.get("user")
+    return user.id if user is not None else get_remote_address()
 
 
 limiter = Limiter(key_func=_rate_key, default_limits=[])
