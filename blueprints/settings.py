@@ -120,7 +120,8 @@ def export_user(user: User) -> dict:
     }
     for model in USER_TABLES:
         rows = db.session.scalars(select(model).where(model.user_id == user.id)).all()
-        payload[model.__tablename__] = [_row_dict(r, skip={"user_id"}) for r in rows]
+        # Token hashes are how a device or code is found, not something the person wrote.
+        payload[model.__tablename__] = [_row_dict(r, skip={"user_id", "token_hash"}) for r in rows]
     payload["journal"] = _journal(payload["completions"], payload["reflections"])
     return payload
 

@@ -16,6 +16,7 @@ filter, removes.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -99,6 +100,26 @@ def collect_pages(app) -> list[Page]:
     get("offline", "/offline")
     get("settings", "/settings")
     get("not-found", "/no-such-page")
+    # The pages issue 14 added: restore (upload, preview) and another device (code, link).
+    get("restore", "/settings/restore")
+    other = app.test_client()
+    other_token = csrf_token_from(other.get("/").get_data(as_text=True))
+    other.post(f"{day}/reflection", data={"csrf_token": other_token, "text": "Another phone."})
+    preview = client.post(
+        "/settings/restore",
+        data={
+            "csrf_token": token,
+            "file": (io.BytesIO(other.get("/settings/export").data), "closer.json"),
+        },
+        content_type="multipart/form-data",
+    )
+    keep("restore-preview", "/settings/restore", preview)
+    get("link-form", "/link")
+    code_page = keep(
+        "device-code", "/devices/code", client.post("/devices/code", data={"csrf_token": token})
+    )
+    link = re.search(r"/link/[0-9A-Z-]+", code_page)[0]
+    keep("link-confirm", link, other.get(link))
     get("delete-confirm", "/settings/delete")
     deleted = client.post("/settings/delete", data={"csrf_token": token}, follow_redirects=True)
     keep("deleted", "/settings/delete", deleted)

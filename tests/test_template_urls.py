@@ -148,7 +148,9 @@ def resolve(app, attribute: str, url: str, method: str) -> str | None:
     if url.startswith("#") or url in ALLOWED_EXTERNAL or url in reference_urls(app):
         return None
     parts = urlsplit(url)
-    assert not parts.scheme and not parts.netloc, f"{attribute}={url}: not a URL of this app"
+    # A full URL of this app (the device link is shown whole, to be shared) is fine too.
+    own = parts.netloc == "localhost" and parts.scheme == "http"
+    assert own or not (parts.scheme or parts.netloc), f"{attribute}={url}: not a URL of this app"
     assert parts.path.startswith("/"), f"{attribute}={url}: a relative path"
     adapter = app.url_map.bind("localhost")
     try:
@@ -208,6 +210,16 @@ def visit_everything(app, client):
         content_type="multipart/form-data",
     )
     yield "restore preview", preview, 200
+    # Devices: the code form, a code, the other phone's confirm page, Settings with two devices.
+    yield "/link", client.get("/link"), 200
+    code_page = client.post("/devices/code")
+    yield "device code", code_page, 200
+    link = re.search(r"/link/[0-9A-Z-]+", code_page.get_data(as_text=True))[0]
+    phone = app.test_client()
+    phone.get("/")
+    yield "link confirm", phone.get(link), 200
+    phone.post(link)
+    yield "/settings two devices", client.get("/settings"), 200
     yield (
         "time zone",
         client.post("/settings/timezone", data={"time_zone": "UTC"}, headers=HTMX),
