@@ -16,6 +16,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -108,7 +109,10 @@ def subscribe():
 
 
 def _store(user: User, endpoint: str, p256dh: str, auth: str) -> str | None:
-    """Insert or re-point the row for this endpoint; returns the previous owner's id."""
+    """Insert or re-point the row for this endpoint; returns the previous owner's id. The row
+    names this browser's device, so removing the device stops its reminders."""
+    device = g.get("device")
+    device_id = device.id if device is not None else None
     for _attempt in range(2):
         row = db.session.scalar(
             select(PushSubscription).where(PushSubscription.endpoint == endpoint)
@@ -116,10 +120,13 @@ def _store(user: User, endpoint: str, p256dh: str, auth: str) -> str | None:
         if row is not None:
             previous = row.user_id
             row.user_id, row.p256dh, row.auth = user.id, p256dh, auth
+            row.device_id = device_id
             db.session.flush()
             return previous
         db.session.add(
-            PushSubscription(user_id=user.id, endpoint=endpoint, p256dh=p256dh, auth=auth)
+            PushSubscription(
+                user_id=user.id, endpoint=endpoint, p256dh=p256dh, auth=auth, device_id=device_id
+            )
         )
         try:
             db.session.flush()

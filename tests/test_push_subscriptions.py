@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from models import PushSubscription, User, db
+from models import Device, PushSubscription, User, db
 from reminders import vapid
 from reminders.config import subject_is_real
 from reminders.subscriptions import is_public
@@ -67,6 +67,20 @@ def test_a_valid_subscription_on_a_public_https_host_is_stored(strict_app, keys)
         assert (row.endpoint, row.p256dh, row.auth) == (PUBLIC, keys["p256dh"], keys["auth"])
         stored = json.dumps({c.key: str(getattr(row, c.key)) for c in row.__table__.columns})
         assert "junk" not in stored
+
+
+def test_a_subscription_belongs_to_the_device_that_made_it(strict_app, keys):
+    """Removing a device drops its reminders (devices.remove), so each row names its device,
+    and a browser that re-subscribes the same endpoint under another device re-points it."""
+    body = {"endpoint": PUBLIC, "keys": keys}
+    phones = [strict_app.test_client(), strict_app.test_client()]
+    for client in phones:
+        assert client.get("/").status_code == 200
+        assert client.post("/push/subscriptions", json=body).status_code == 201
+        with strict_app.app_context():
+            row = db.session.scalars(select(PushSubscription)).one()
+            device = db.session.scalars(select(Device).where(Device.user_id == row.user_id)).one()
+            assert row.device_id == device.id
 
 
 BAD_ENDPOINTS = [
