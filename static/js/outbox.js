@@ -1,5 +1,5 @@
 /* Closer's offline outbox, shared by the page (a <script>) and the service worker
-   (importScripts), so both read and replay the same queue.
+   (importScripts), so both read and replay the same queue. Needs static/js/common.js first.
 
    Each write made while the server cannot be reached is stored in IndexedDB as
    { seq, id, url, fields, createdAt, attempts }: `seq` is the store's own counter (the replay
@@ -123,21 +123,11 @@
     });
   }
 
-  function all() {
-    return tx([OUTBOX], "readonly", function (store) { return store.getAll(); });
-  }
+  function all() { return tx([OUTBOX], "readonly", function (store) { return store.getAll(); }); }
+  function count() { return tx([OUTBOX], "readonly", function (store) { return store.count(); }); }
 
-  function count() {
-    return tx([OUTBOX], "readonly", function (store) { return store.count(); });
-  }
-
-  function remove(seq) {
-    return tx([OUTBOX], "readwrite", function (store) { store.delete(seq); });
-  }
-
-  function update(entry) {
-    return tx([OUTBOX], "readwrite", function (store) { store.put(entry); });
-  }
+  function remove(seq) { return tx([OUTBOX], "readwrite", function (store) { store.delete(seq); }); }
+  function update(entry) { return tx([OUTBOX], "readwrite", function (store) { store.put(entry); }); }
 
   function getMeta(name) {
     return tx([META], "readonly", function (store) { return store.get(name); }).then(function (row) {
@@ -168,7 +158,7 @@
   }
 
   function fetchToken() {
-    return scope.fetch("/csrf-token", { credentials: "same-origin", cache: "no-store" })
+    return scope.fetch(scope.Closer.url("csrf"), { credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
         if (!response.ok) throw new Error("no token (" + response.status + ")");
         return response.json();
@@ -223,8 +213,8 @@
   }
 
   function describe(entry) {
-    var match = /^\/day\/(\d{4}-\d{2}-\d{2})\/(done|undo|reflection)$/.exec(entry.url);
-    return { day: match ? match[1] : "", kind: match ? match[2] : "write" };
+    var write = scope.Closer.dayWrite(entry.url);
+    return { day: write ? write.day : "", kind: write ? write.kind : "write" };
   }
 
   function rejectedNotice(entry, response) {
@@ -266,29 +256,21 @@
               summary.sent.push(entry.url);
               return remove(entry.seq).then(next);
             }
-            if (result.outcome === "rejected") {
+            function drop() {
               summary.rejected += 1;
-              return rejectedNotice(entry, result.response).then(function () {
-                return remove(entry.seq);
-              }).then(next);
+              return rejectedNotice(entry, result.response).then(function () { return remove(entry.seq); }).then(next);
             }
-            // Keep it for later. Only answers from the server count towards giving up.
-            if (!result.network) {
-              entry.attempts = (entry.attempts || 0) + 1;
-              entry.failingSince = entry.failingSince || Date.now();
-              if (entry.attempts >= MAX_ATTEMPTS && Date.now() - entry.failingSince > GIVE_UP_AFTER_MS) {
-                summary.rejected += 1;
-                return rejectedNotice(entry, result.response).then(function () {
-                  return remove(entry.seq);
-                }).then(next);
-              }
-              return update(entry).then(function () {
-                summary.pending = entries.length - i + 1;
-                return summary;
-              });
-            }
+            if (result.outcome === "rejected") return drop();
             summary.pending = entries.length - i + 1;
-            return summary;
+            if (result.network) return summary;
+            // Keep it for later. Only answers from the server count towards giving up.
+            entry.attempts = (entry.attempts || 0) + 1;
+            entry.failingSince = entry.failingSince || Date.now();
+            if (entry.attempts >= MAX_ATTEMPTS && Date.now() - entry.failingSince > GIVE_UP_AFTER_MS) {
+              summary.pending = 0;
+              return drop();
+            }
+            return update(entry).then(function () { return summary; });
           });
         }
         return next();
