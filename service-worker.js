@@ -4,8 +4,8 @@
    change to a static file changes these bytes and makes the browser install a new version.
    Each job lives in its own file:
    - static/js/common.js: the URL helpers shared with the pages;
-   - static/js/outbox.js: the outbox in IndexedDB, shared with the pages (never in a cache:
-     updates keep it);
+   - static/js/outbox.js and replay.js: the outbox in IndexedDB and its delivery, shared with
+     the pages (IndexedDB, never a cache: updates keep it);
    - static/js/sw/dates.js: the user's local day and the coming week;
    - static/js/sw/pages.js: the fetch handler, the caches and keeping offline pages fresh;
    - static/js/sw/reminders.js: push reminders and the notification's Done action.

@@ -14,10 +14,12 @@ bp = Blueprint("pwa", __name__)
 
 SERVICE_WORKER = Path(__file__).resolve().parent.parent / "service-worker.js"
 # What the worker runs besides service-worker.js itself, in this order (importScripts): the
-# shared URL helpers and outbox first, then one file per job (static/js/sw/).
+# files it shares with the pages (URL helpers, the outbox and its replay) first, then one
+# file per job (static/js/sw/).
 WORKER_SCRIPTS = (
     "js/common.js",
     "js/outbox.js",
+    "js/replay.js",
     "js/sw/dates.js",
     "js/sw/pages.js",
     "js/sw/reminders.js",

@@ -111,7 +111,8 @@ def test_worker_is_served_from_the_root_uncached_with_its_version(app, client):
     assert asset_url("vendor/htmx.min.js") in precache and asset_url("js/outbox.js") in precache
     # The worker imports its parts by their hashed URLs: a change to one changes the worker.
     imported = prelude(source, "WORKER_SCRIPTS")
-    assert imported[:2] == [asset_url("js/common.js"), asset_url("js/outbox.js")]
+    shared = [asset_url(f"js/{name}.js") for name in ("common", "outbox", "replay")]
+    assert imported[:3] == shared
     assert asset_url("js/sw/pages.js") in imported and asset_url("js/sw/reminders.js") in imported
     assert "importScripts(...WORKER_SCRIPTS);" in source
     pages = prelude(source, "PAGES")
@@ -239,7 +240,7 @@ def scripts_of(html: str) -> list[str]:
 
 
 def test_pages_start_only_the_scripts_they_use(client):
-    first = ["common.js", "outbox.js", "page.js", "install.js"]
+    first = ["common.js", "outbox.js", "replay.js", "page.js", "install.js"]
     writes = [*first, "card.js", "push.js", "offline.js", "htmx.min.js"]
     for url, expected in (
         ("/", writes),

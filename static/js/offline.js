@@ -1,6 +1,6 @@
 /* The offline layer's page side, on every page: the service worker (registration, "Update
    available", OFFLINE_READY), the offline badge, notices of writes the server refused, and
-   replaying the outbox (static/js/outbox.js) on start and on `online`. Writes from the card
+   replaying the outbox (static/js/replay.js) on start and on `online`. Writes from the card
    are card.js's; the pending writes it lays over cached pages are card.js's and calendar.js's.
    Plain JavaScript, no build step; boot.js starts it after the first paint. */
 "use strict";

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.browser
 # Every script but boot.js, which starts them.
 LATER_SCRIPTS = (
     "**/static/{vendor/htmx.min.js,"
-    "js/common.js,js/outbox.js,js/page.js,js/offline.js,js/install.js,js/card.js,js/push.js}*"
+    "js/common.js,js/outbox.js,js/replay.js,js/page.js,js/offline.js,js/install.js,"
+    "js/card.js,js/push.js}*"
 )
 
 
