@@ -9,7 +9,6 @@ request, sends more bytes.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import mimetypes
@@ -19,21 +18,9 @@ from pathlib import Path
 import brotli
 import rjsmin
 from flask import Flask, Response, request
-from markupsafe import Markup
 
 TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
 YEAR = "public, max-age=31536000, immutable"
-# Written into every page instead of being fetched: the loader of the other scripts. A
-# request for it would start before the first paint, and Lighthouse's LCP estimate pays for
-# every such request (side by side: LCP 1.03-1.06 s fetched, 0.85-0.96 s inline, the same
-# as no script at all). The CSP allows exactly these bytes by their hash.
-INLINE_SCRIPTS = ("js/app.js",)
-
-
-def _csp_hash(script: str) -> str:
-    """A CSP source allowing exactly this script text."""
-    digest = hashlib.sha256(script.encode("utf-8")).digest()
-    return f"'sha256-{base64.b64encode(digest).decode()}'"
 
 
 def served_bytes(name: str, data: bytes) -> bytes:
@@ -59,8 +46,9 @@ class Assets:
         self.hashes: dict[str, str] = {}
         self.encoded: dict[str, Encoded] = {}
         self.version = ""
-        self.inline: dict[str, Markup] = {}
-        self.script_hashes = ""  # CSP sources for the inline scripts: "'sha256-...' ..."
+        # No page carries an inline script any more (every script is a deferred file). Kept
+        # empty only while security.py still passes it to its CSP: remove with that.
+        self.script_hashes = ""
         self.app: Flask | None = None
         self.reload()
 
@@ -82,7 +70,6 @@ class Assets:
                         gzip=gzip.compress(served, compresslevel=9, mtime=0),
                         mimetype=mimetype,
                     )
-        self._load_inline_scripts()
         # Update in place: the app and its blueprints hold these very objects.
         self.hashes.clear()
         self.hashes.update(hashes)
@@ -93,20 +80,6 @@ class Assets:
         ).hexdigest()[:12]
         if self.app is not None:
             self.app.extensions["asset_version"] = self.version
-
-    def _load_inline_scripts(self) -> None:
-        inline = {}
-        for name in INLINE_SCRIPTS:
-            text = served_bytes(name, (self.folder / name).read_bytes()).decode("utf-8")
-            if "</script" in text.lower():
-                raise ValueError(f"{name} cannot be written inline: it contains </script")
-            inline[name] = Markup(text)  # noqa: S704 - our own file, checked just above
-        self.inline = inline
-        self.script_hashes = " ".join(_csp_hash(text) for text in inline.values())
-
-    def inline_script(self, filename: str) -> Markup:
-        """The text of a script written into the page (see INLINE_SCRIPTS)."""
-        return self.inline[filename]
 
     def url(self, filename: str) -> str:
         digest = self.hashes.get(filename)
@@ -140,7 +113,6 @@ class Assets:
         app.extensions["asset_version"] = self.version
         app.extensions["asset_url"] = self.url
         app.jinja_env.globals["asset_url"] = self.url
-        app.jinja_env.globals["inline_script"] = self.inline_script
 
         @app.before_request
         def _serve_precompressed():

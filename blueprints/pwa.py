@@ -7,14 +7,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
 from flask_wtf.csrf import generate_csrf
-
-from assets import INLINE_SCRIPTS
 
 bp = Blueprint("pwa", __name__)
 
 SERVICE_WORKER = Path(__file__).resolve().parent.parent / "service-worker.js"
+# What the worker runs besides service-worker.js itself, in this order (importScripts): the
+# files it shares with the pages (URL helpers, the outbox and its replay) first, then one
+# file per job (static/js/sw/).
+WORKER_SCRIPTS = (
+    "js/common.js",
+    "js/outbox.js",
+    "js/replay.js",
+    "js/sw/dates.js",
+    "js/sw/pages.js",
+    "js/sw/reminders.js",
+)
+# Stands for a date in a URL template ("/day/__DAY__"): scripts fill it in, never parse paths.
+DAY = "__DAY__"
 
 # Light and dark backgrounds, as in static/css/app.css (`--bg`); tests keep them in step.
 LIGHT_BG = "#fbf7f2"
@@ -99,31 +110,66 @@ def offline_pages() -> list[str]:
     """Pages the worker keeps fresh for offline use besides the coming week of days."""
     library = current_app.extensions["library"]
     return [
-        "/strategies",
-        *(f"/strategies/{s.key}" for s in library.strategies),
-        "/progress",
-        "/settings",
-        "/about",
+        url_for("library.strategies"),
+        *(url_for("library.strategy", key=s.key) for s in library.strategies),
+        url_for("progress.progress"),
+        url_for("settings.index"),
+        url_for("library.about"),
     ]
+
+
+@bp.app_template_global()
+def client_urls() -> dict[str, str]:
+    """Every URL the page scripts need, built here so that no script writes a path of its
+    own: base.html renders them into <body data-urls>, and the worker's prelude starts with
+    them. Day URLs are templates holding DAY."""
+    return {
+        "today": url_for("practice.today"),
+        "day": url_for("practice.day", day_text=DAY),
+        "done": url_for("practice.mark_done", day_text=DAY),
+        "undo": url_for("practice.undo_done", day_text=DAY),
+        "reflection": url_for("practice.save_reflection", day_text=DAY),
+        "progress": url_for("progress.progress"),
+        "csrf": url_for("pwa.csrf_token"),
+        "worker": url_for("pwa.service_worker"),
+        "timezone": url_for("settings.set_time_zone"),
+        "pushPanel": url_for("push.panel"),
+        "pushSubscriptions": url_for("push.subscribe"),
+    }
+
+
+def worker_urls() -> dict[str, str]:
+    """What the worker needs besides the page's URLs: pages it treats specially."""
+    asset_url = current_app.extensions["asset_url"]
+    return {
+        **client_urls(),
+        "offline": url_for("pwa.offline"),
+        "manifest": url_for("pwa.manifest"),
+        "static": url_for("static", filename=""),
+        "export": url_for("settings.export"),
+        "deleteConfirm": url_for("settings.confirm_delete"),
+        "deleted": url_for("settings.deleted"),
+        "reminderIcon": asset_url("icons/icon-192.png"),
+    }
 
 
 @bp.get("/service-worker.js")
 def service_worker():
-    """The hand-written worker, prefixed with this build's version and precache list so that
-    any change to a static file changes the worker's bytes and triggers an update."""
+    """The hand-written worker, prefixed with this build's version, precache list, URLs and
+    the hashed URLs of the files it imports, so that any change to a static file changes the
+    worker's bytes and triggers an update."""
     asset_url = current_app.extensions["asset_url"]
     hashes = current_app.extensions["asset_hashes"]
-    precache = [
-        asset_url(name)
-        for name in sorted(hashes)
-        if not name.startswith("img/shots/") and name not in INLINE_SCRIPTS  # pages carry those
-    ]
-    prelude = (
-        f"const VERSION = {json.dumps(current_app.extensions['asset_version'])};\n"
-        f"const PRECACHE = {json.dumps(precache + ['/offline', '/manifest.webmanifest'])};\n"
-        f"const PAGES = {json.dumps(offline_pages())};\n"
-        f"const OUTBOX_SCRIPT = {json.dumps(asset_url('js/outbox.js'))};\n"
-    )
+    urls = worker_urls()
+    precache = [asset_url(name) for name in sorted(hashes) if not name.startswith("img/shots/")]
+    constants = {
+        "VERSION": current_app.extensions["asset_version"],
+        "PRECACHE": precache + [urls["offline"], urls["manifest"]],
+        "PAGES": offline_pages(),
+        "URLS": urls,
+        "WORKER_SCRIPTS": [asset_url(name) for name in WORKER_SCRIPTS],
+    }
+    prelude = "".join(f"const {name} = {json.dumps(value)};\n" for name, value in constants.items())
     return Response(
         prelude + SERVICE_WORKER.read_text(encoding="utf-8"),
         mimetype="text/javascript",

@@ -105,13 +105,16 @@ def test_worker_is_served_from_the_root_uncached_with_its_version(app, client):
     for name in app.extensions["asset_hashes"]:
         if name.startswith("img/shots/"):
             assert asset_url(name) not in precache  # only the manifest shows screenshots
-        elif name == "js/app.js":
-            assert asset_url(name) not in precache  # written into every page instead
         else:
             assert asset_url(name) in precache
     assert "/offline" in precache and "/manifest.webmanifest" in precache
     assert asset_url("vendor/htmx.min.js") in precache and asset_url("js/outbox.js") in precache
-    assert prelude(source, "OUTBOX_SCRIPT") == asset_url("js/outbox.js")
+    # The worker imports its parts by their hashed URLs: a change to one changes the worker.
+    imported = prelude(source, "WORKER_SCRIPTS")
+    shared = [asset_url(f"js/{name}.js") for name in ("common", "outbox", "replay")]
+    assert imported[:3] == shared
+    assert asset_url("js/sw/pages.js") in imported and asset_url("js/sw/reminders.js") in imported
+    assert "importScripts(...WORKER_SCRIPTS);" in source
     pages = prelude(source, "PAGES")
     assert {"/strategies", "/progress", "/settings", "/about"} <= set(pages)
     assert {f"/strategies/{s.key}" for s in app.extensions["library"].strategies} <= set(pages)
@@ -127,10 +130,40 @@ def test_any_static_change_changes_the_worker(app, client):
     assert "/static/css/app.css?v=0123456789ab" in prelude(after, "PRECACHE")
 
 
-def test_worker_keeps_the_push_section_and_never_skips_waiting_on_updates():
-    source = (ROOT / "service-worker.js").read_text()
-    marker = source.index("Push reminders: the `push` and `notificationclick` handlers")
-    ours = source[:marker]
+def test_urls_come_from_the_server_built_with_url_for(app, client):
+    """Scripts write no paths of their own: the page's <body data-urls> and the worker's URLS
+    hold every one, day URLs as templates the scripts fill in."""
+    html = client.get("/").get_data(as_text=True)
+    urls = json.loads(re.search(r"data-urls='([^']+)'", html).group(1))
+    worker = prelude(client.get("/service-worker.js").get_data(as_text=True), "URLS")
+    assert urls["done"] == "/day/__DAY__/done" and urls["day"] == "/day/__DAY__"
+    assert urls["csrf"] == "/csrf-token" and urls["worker"] == "/service-worker.js"
+    assert urls.items() <= worker.items()
+    assert worker["reminderIcon"] == app.extensions["asset_url"]("icons/icon-192.png")
+    assert worker["offline"] == "/offline" and worker["static"] == "/static/"
+    posts = {"done", "undo", "reflection", "timezone", "pushSubscriptions"}
+    adapter = app.url_map.bind("localhost")
+    for name, url in worker.items():  # each one a route of the app (a wrong name fails)
+        path = url.replace("__DAY__", TODAY).split("?")[0]
+        adapter.match(
+            path + ("x.css" if name == "static" else ""), method="POST" if name in posts else "GET"
+        )
+
+
+def test_scripts_write_no_paths_of_their_own():
+    """No path literal or day-URL pattern in any script: they come from the URL map."""
+    sources = [ROOT / "service-worker.js", *sorted((ROOT / "static" / "js").rglob("*.js"))]
+    for path in sources:
+        text = path.read_text()
+        code = re.sub(r"/\*.*?\*/|^\s*//.*$", "", text, flags=re.S | re.M)
+        assert not re.search(r"[\"'`]/[a-z]", code), path
+        assert "/day/" not in code and "\\/day" not in code, path
+        assert len(text.splitlines()) <= 300, path
+
+
+def test_worker_never_skips_waiting_on_updates():
+    ours = (ROOT / "service-worker.js").read_text()
+    source = ours + "".join(p.read_text() for p in (ROOT / "static" / "js" / "sw").glob("*.js"))
     assert "async function queueWrite(url, fields)" in ours
     # skipWaiting only on first install (no active worker) or when the page asks.
     assert ours.count("self.skipWaiting()") == 2
@@ -138,6 +171,7 @@ def test_worker_keeps_the_push_section_and_never_skips_waiting_on_updates():
     # Activation deletes only our own stale caches, and never IndexedDB.
     assert "name.startsWith(CACHE_PREFIX) && !keep.has(name)" in ours
     assert "deleteDatabase" not in source
+    assert "self.skipWaiting()" not in source.replace(ours, "")
 
 
 def test_offline_page_is_a_full_page(client):
@@ -195,9 +229,31 @@ def test_day_cards_carry_the_offline_templates(client):
         assert html.count('name="csrf_token"') >= 3
 
 
-def test_pages_load_the_outbox_before_the_offline_layer(client):
+def scripts_of(html: str) -> list[str]:
+    """The scripts boot.js starts after the first paint, in order."""
+    listed = re.search(
+        r'<script defer src="/static/js/boot.js\?v=[0-9a-f]+" data-scripts="([^"]+)">', html
+    )
+    return [
+        re.match(r"/static/(?:js|vendor)/([^?]+)", url).group(1) for url in listed.group(1).split()
+    ]
+
+
+def test_pages_start_only_the_scripts_they_use(client):
+    first = ["common.js", "outbox.js", "replay.js", "page.js", "install.js"]
+    writes = [*first, "card.js", "push.js", "offline.js", "htmx.min.js"]
+    for url, expected in (
+        ("/", writes),
+        (f"/day/{TODAY}", writes),
+        ("/settings", writes),
+        ("/progress", [*first, "calendar.js", "offline.js"]),
+        ("/strategies", [*first, "offline.js"]),
+        ("/about", [*first, "offline.js"]),
+    ):
+        html = client.get(url).get_data(as_text=True)
+        assert scripts_of(html) == expected, url
+        assert html.count("<script") == 1, url  # boot.js, which starts the others
     html = client.get("/").get_data(as_text=True)
-    assert html.index("/static/js/outbox.js?v=") < html.index("/static/js/pwa.js?v=")
     assert '<button type="button" id="update-banner" class="update-banner" hidden>' in html
     assert 'id="offline-badge"' in html and 'id="outbox-notice"' in html
 
@@ -218,8 +274,7 @@ def test_install_ui_is_hidden_until_the_script_shows_it(client):
 )
 def test_our_templates_need_no_unsafe_csp(name):
     source = (ROOT / "templates" / name).read_text()
-    for body in re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", source, re.S):
-        assert re.fullmatch(r'\{\{ inline_script\("[^"]+"\) \}\}', body), "inline script"
+    assert not re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", source, re.S)
     assert "style=" not in source and "<style" not in source and "hx-on" not in source
 
 
@@ -232,6 +287,6 @@ def test_day_pages_say_whose_today_once_the_zone_is_confirmed(client):
     for url in ("/", f"/day/{today}"):
         response = client.get(url)
         assert response.headers["Closer-Time-Zone"] == "Pacific/Kiritimati"
-        assert '<body data-zone-state="confirmed" data-zone="Pacific/Kiritimati">' in (
+        assert '<body data-zone-state="confirmed" data-zone="Pacific/Kiritimati" ' in (
             response.get_data(as_text=True)
         )

@@ -1,20 +1,12 @@
-/* Closer's offline outbox, shared by the page (a <script>) and the service worker
-   (importScripts), so both read and replay the same queue.
+/* Closer's offline outbox: the queue in IndexedDB, shared by the page (a <script>) and the
+   service worker (importScripts), so both read and replay the same queue. Delivering it is
+   replay.js's job.
 
-   Each write made while the server cannot be reached is stored in IndexedDB as
+   Each write made while the server cannot be reached is stored as
    { seq, id, url, fields, createdAt, attempts }: `seq` is the store's own counter (the replay
    order), `id` is a client UUID that is also sent as the write's `key`, the server's
-   idempotency key, so a write replayed twice is applied once.
-
-   Replay walks the queue in order and stops at the first write that cannot be delivered yet
-   (network down, 5xx, 429), so a later write never overtakes an earlier one. A 400 may be an
-   expired or missing CSRF token: we fetch a fresh one from /csrf-token and retry once. Any
-   other 4xx is a refusal for good: the entry is dropped and a notice is kept for the page to
-   show (with the reflection's text, so nothing vanishes unseen). Server errors (5xx, 429)
-   keep the entry, but never forever: after MAX_ATTEMPTS answered failures spread over more
-   than GIVE_UP_AFTER_MS it is dropped with a notice too. Network failures do not count: a
-   phone may be offline for days. Replays are driven by events (start, `online`, `sync`, a
-   new write), never by a loop, so a broken server is not hammered.
+   idempotency key, so a write replayed twice is applied once. Every change is announced on a
+   BroadcastChannel, so every page and the worker hear it.
 
    IndexedDB is not a cache: nothing here is ever deleted by a service-worker update. */
 "use strict";
@@ -25,11 +17,7 @@
   var OUTBOX = "outbox";
   var META = "meta";
   var NOTICES = "notices";
-  var MAX_ATTEMPTS = 10;
-  var GIVE_UP_AFTER_MS = 3 * 24 * 3600 * 1000;
-  var SEND_TIMEOUT_MS = 15000;
   var CHANNEL = "closer-outbox";
-  var LOCK = "closer-outbox-replay";
 
   var dbPromise = null;
 
@@ -123,21 +111,11 @@
     });
   }
 
-  function all() {
-    return tx([OUTBOX], "readonly", function (store) { return store.getAll(); });
-  }
+  function all() { return tx([OUTBOX], "readonly", function (store) { return store.getAll(); }); }
+  function count() { return tx([OUTBOX], "readonly", function (store) { return store.count(); }); }
 
-  function count() {
-    return tx([OUTBOX], "readonly", function (store) { return store.count(); });
-  }
-
-  function remove(seq) {
-    return tx([OUTBOX], "readwrite", function (store) { store.delete(seq); });
-  }
-
-  function update(entry) {
-    return tx([OUTBOX], "readwrite", function (store) { store.put(entry); });
-  }
+  function remove(seq) { return tx([OUTBOX], "readwrite", function (store) { store.delete(seq); }); }
+  function update(entry) { return tx([OUTBOX], "readwrite", function (store) { store.put(entry); }); }
 
   function getMeta(name) {
     return tx([META], "readonly", function (store) { return store.get(name); }).then(function (row) {
@@ -167,150 +145,18 @@
     return Promise.resolve();
   }
 
-  function fetchToken() {
-    return scope.fetch("/csrf-token", { credentials: "same-origin", cache: "no-store" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("no token (" + response.status + ")");
-        return response.json();
-      })
-      .then(function (data) {
-        return rememberToken(data.token).then(function () { return data.token; });
-      });
-  }
-
-  function post(entry, token) {
-    var body = new URLSearchParams();
-    Object.keys(entry.fields).forEach(function (name) {
-      if (name !== "csrf_token" && name !== "key") body.append(name, entry.fields[name]);
-    });
-    body.set("key", entry.id);
-    if (token) body.set("csrf_token", token);
-    var controller = typeof AbortController === "function" ? new AbortController() : null;
-    var timer = controller ? setTimeout(function () { controller.abort(); }, SEND_TIMEOUT_MS) : null;
-    return scope.fetch(entry.url, {
-      method: "POST",
-      body: body,
-      credentials: "same-origin",
-      cache: "no-store",
-      headers: { "X-CSRFToken": token || "", "HX-Request": "true" },
-      signal: controller ? controller.signal : undefined
-    }).finally(function () { if (timer) clearTimeout(timer); });
-  }
-
-  /* Send one entry. Resolves with "sent", "rejected" (4xx: drop it) or "later" (keep it),
-     plus the response for the caller to learn from. */
-  function send(entry) {
-    var retried = false;
-    function attempt(token) {
-      return post(entry, token).then(function (response) {
-        if (response.ok) return { outcome: "sent", response: response };
-        if (response.status === 400 && !retried) {
-          // Possibly a CSRF token the session no longer accepts: fetch a fresh one, retry once.
-          retried = true;
-          return fetchToken().then(attempt, function () { return { outcome: "later", network: true }; });
-        }
-        if (response.status === 429 || response.status >= 500) return { outcome: "later", response: response };
-        return { outcome: "rejected", response: response };
-      }, function () {
-        return { outcome: "later", network: true };
-      });
-    }
-    return getMeta("csrf_token").then(function (stored) {
-      var token = stored || entry.fields.csrf_token;
-      if (token) return attempt(token);
-      return fetchToken().then(attempt, function () { return { outcome: "later", network: true }; });
-    });
-  }
-
-  function describe(entry) {
-    var match = /^\/day\/(\d{4}-\d{2}-\d{2})\/(done|undo|reflection)$/.exec(entry.url);
-    return { day: match ? match[1] : "", kind: match ? match[2] : "write" };
-  }
-
-  function rejectedNotice(entry, response) {
-    return response.text().catch(function () { return ""; }).then(function (html) {
-      var info = describe(entry);
-      return addNotice({
-        day: info.day,
-        kind: info.kind,
-        status: response.status,
-        html: html.slice(0, 4000),
-        text: entry.fields.text || "",
-        at: Date.now()
-      });
-    });
-  }
-
-  function withLock(fn) {
-    var locks = scope.navigator && scope.navigator.locks;
-    if (locks && locks.request) return locks.request(LOCK, fn);
-    // No Web Locks: at least never run two replays in this context at once.
-    var run = withLock.chain.then(fn, fn);
-    withLock.chain = run.catch(function () {});
-    return run;
-  }
-  withLock.chain = Promise.resolve();
-
-  /* Replay every entry in order. Resolves with { sent, rejected, pending } where sent lists
-     the URLs delivered (so the caller can refresh cached pages). */
-  function replay() {
-    return withLock(function () {
-      var summary = { sent: [], rejected: 0, pending: 0 };
-      return all().then(function (entries) {
-        var i = 0;
-        function next() {
-          if (i >= entries.length) return summary;
-          var entry = entries[i++];
-          return send(entry).then(function (result) {
-            if (result.outcome === "sent") {
-              summary.sent.push(entry.url);
-              return remove(entry.seq).then(next);
-            }
-            if (result.outcome === "rejected") {
-              summary.rejected += 1;
-              return rejectedNotice(entry, result.response).then(function () {
-                return remove(entry.seq);
-              }).then(next);
-            }
-            // Keep it for later. Only answers from the server count towards giving up.
-            if (!result.network) {
-              entry.attempts = (entry.attempts || 0) + 1;
-              entry.failingSince = entry.failingSince || Date.now();
-              if (entry.attempts >= MAX_ATTEMPTS && Date.now() - entry.failingSince > GIVE_UP_AFTER_MS) {
-                summary.rejected += 1;
-                return rejectedNotice(entry, result.response).then(function () {
-                  return remove(entry.seq);
-                }).then(next);
-              }
-              return update(entry).then(function () {
-                summary.pending = entries.length - i + 1;
-                return summary;
-              });
-            }
-            summary.pending = entries.length - i + 1;
-            return summary;
-          });
-        }
-        return next();
-      });
-    }).then(function (summary) {
-      if (summary.sent.length || summary.rejected) {
-        announce({ type: "replayed", sent: summary.sent, rejected: summary.rejected, pending: summary.pending });
-      }
-      return summary;
-    });
-  }
-
   scope.CloserOutbox = {
     add: add,
     all: all,
     count: count,
-    replay: replay,
-    onChange: onChange,
+    remove: remove,
+    update: update,
+    getMeta: getMeta,
+    addNotice: addNotice,
     takeNotices: takeNotices,
     rememberToken: rememberToken,
-    uuid: uuid,
-    MAX_ATTEMPTS: MAX_ATTEMPTS,
-    GIVE_UP_AFTER_MS: GIVE_UP_AFTER_MS
+    announce: announce,
+    onChange: onChange,
+    uuid: uuid
   };
 })(self);

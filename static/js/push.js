@@ -4,10 +4,8 @@
 "use strict";
 
 (function () {
-  function csrfToken() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.content : "";
-  }
+  var C = self.Closer;
+  var csrfToken = C.csrfToken;
 
   function panel() {
     return document.querySelector("[data-reminders]");
@@ -52,8 +50,8 @@
   }
 
   function registration() {
-    return navigator.serviceWorker.getRegistration("/").then(function (reg) {
-      return reg || navigator.serviceWorker.register("/service-worker.js", { scope: "/" });
+    return navigator.serviceWorker.getRegistration(C.url("today")).then(function (reg) {
+      return reg || navigator.serviceWorker.register(C.url("worker"), { scope: C.url("today") });
     }).then(function () {
       return navigator.serviceWorker.ready;
     });
@@ -76,7 +74,7 @@
   /* Replace the panel with the server's fresh one, and let htmx wire its forms. */
   function refresh(root, message) {
     var from = root.querySelector('input[name="from"]');
-    var url = "/push/panel?from=" + encodeURIComponent(from ? from.value : "settings");
+    var url = C.url("pushPanel") + "?from=" + encodeURIComponent(from ? from.value : "settings");
     return fetch(url, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
       var holder = document.createElement("div");
       holder.innerHTML = html.trim();
@@ -128,7 +126,7 @@
         var body = subscription.toJSON();
         var time = form.querySelector('[name="reminder_time"]');
         if (time && time.value) body.reminderTime = time.value;
-        return send("POST", "/push/subscriptions", body);
+        return send("POST", C.url("pushSubscriptions"), body);
       }).then(function (data) {
         updateBadge();
         return refresh(root, data.message);
@@ -148,7 +146,7 @@
       if (!subscription) return { message: "This phone was not getting reminders." };
       var endpoint = subscription.endpoint;
       return subscription.unsubscribe().catch(function () { return false; }).then(function () {
-        return send("DELETE", "/push/subscriptions", { endpoint: endpoint });
+        return send("DELETE", C.url("pushSubscriptions"), { endpoint: endpoint });
       });
     }).then(function (data) {
       clearBadge();
@@ -161,7 +159,7 @@
   /* Show "this phone too" or "turn off on this phone" depending on this browser's state. */
   function reflectThisDevice(root) {
     if (obstacle() || !navigator.serviceWorker) return;
-    navigator.serviceWorker.getRegistration("/").then(function (reg) {
+    navigator.serviceWorker.getRegistration(C.url("today")).then(function (reg) {
       return reg ? reg.pushManager.getSubscription() : null;
     }).then(function (subscription) {
       var here = root.querySelector("[data-push-off-here]");
@@ -201,7 +199,7 @@
     var offAll = root.querySelector("[data-push-off-all]");
     if (offAll && navigator.serviceWorker) {
       offAll.addEventListener("submit", function () {
-        navigator.serviceWorker.getRegistration("/").then(function (reg) {
+        navigator.serviceWorker.getRegistration(C.url("today")).then(function (reg) {
           return reg ? reg.pushManager.getSubscription() : null;
         }).then(function (s) { return s && s.unsubscribe(); }).catch(function () {});
         clearBadge();
@@ -246,12 +244,7 @@
     var root = panel();
     setup(root);
     updateBadge();
-    if (root) root.dataset.pushReady = "true";  // loaded after `load`: tests wait for this
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
-  } else {
-    start();
-  }
+  self.Closer.whenParsed(start);
 })();

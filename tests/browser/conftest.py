@@ -385,7 +385,7 @@ def cached_paths(page) -> list[str]:
 
 
 def wait_ready(page) -> None:
-    """Until the scripts that load after `load` (static/js/app.js's loader) have all run and
+    """Until the scripts that start after the first paint (static/js/boot.js) have all run and
     htmx has wired the page: `<html data-ready>`. Before that every form is a plain POST."""
     page.wait_for_function("() => document.documentElement.dataset.ready === 'true'")
 

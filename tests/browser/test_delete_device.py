@@ -40,7 +40,7 @@ def fill_the_phone(page, url: str) -> None:
 
 
 # Taken as each document starts, before any of our scripts: on the deleted page this shows
-# what the browser cleared by itself (Clear-Site-Data), before pwa.js's own clearing.
+# what the browser cleared by itself (Clear-Site-Data), before forget.js's own clearing.
 AT_START = f"window.storedAtStart = ({STORED})();"
 
 

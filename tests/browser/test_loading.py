@@ -1,6 +1,6 @@
-"""The page's scripts load after `load` (static/js/app.js): until they have run every write is
-a plain form POST, a tap made then is sent once, and what the scripts do on a first visit
-(the time-zone report, the install offer) still happens once they arrive."""
+"""The page's scripts start after the first paint (static/js/boot.js): until they have run every
+write is a plain form POST, and what the scripts do on a first visit (the time-zone report,
+the install offer) still happens once they arrive."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ from tests.browser.conftest import PHONES, goto_ready, pixel_only, wait_ready
 
 pytestmark = pytest.mark.browser
 
-LATER_SCRIPTS = "**/static/{vendor/htmx.min.js,js/outbox.js,js/pwa.js,js/push.js}*"
+# Every script but boot.js, which starts them.
+LATER_SCRIPTS = (
+    "**/static/{vendor/htmx.min.js,"
+    "js/common.js,js/outbox.js,js/replay.js,js/page.js,js/offline.js,js/install.js,"
+    "js/card.js,js/push.js}*"
+)
 
 
 class Held:
@@ -84,37 +89,6 @@ def test_done_tapped_before_the_scripts_load_is_a_plain_post(live_server, phone_
     assert done_rows(live_server) == ([], ["done", "undo"])
 
 
-@pixel_only
-def test_a_form_sent_as_a_plain_post_takes_no_second_tap(live_server, phone_context):
-    """htmx may arrive while a plain POST is still on its way (a slow network): a second tap
-    on that form must not send it again (htmx would, under a new idempotency key)."""
-    page = phone_context.new_page()
-    scripts = Held(page, LATER_SCRIPTS)
-    page.goto(live_server.url + "/")
-    # The plain POST "on its way": its navigation is cancelled last (after app.js has seen
-    # the submit go out), so this page stays and its second tap can be watched.
-    page.evaluate(
-        """() => {
-          window.addEventListener("submit", (event) => event.preventDefault());
-          window.formSawSubmits = 0;
-          document.querySelector("#done form").addEventListener("submit", () => {
-            window.formSawSubmits += 1;
-          });
-        }"""
-    )
-    done = page.get_by_role("button", name="Done", exact=True)
-    done.click()
-    assert page.evaluate("window.formSawSubmits") == 1
-    scripts.release()
-    wait_ready(page)  # htmx has wired the form
-
-    done.click()
-    # Stopped before the form (and htmx's handler on it) saw the submit.
-    assert page.evaluate("window.formSawSubmits") == 1
-    assert live_server.requests("POST", r"/done$") == []
-    assert done_rows(live_server) == ([], [])
-
-
 def test_first_visit_reports_the_time_zone_after_load(live_server, new_context, guard):
     context = guard.watch(new_context(**PHONES["pixel"], timezone_id="Asia/Tokyo"))
     page = context.new_page()
@@ -132,11 +106,11 @@ def test_first_visit_reports_the_time_zone_after_load(live_server, new_context, 
 
 @pixel_only
 def test_an_install_offer_made_before_the_scripts_load_is_kept(live_server, phone_context):
-    """Chromium may offer installation before pwa.js has loaded; app.js keeps the offer."""
+    """Chromium may offer installation before install.js has loaded; boot.js keeps the offer."""
     page = phone_context.new_page()
     scripts = Held(page, LATER_SCRIPTS)
     page.goto(live_server.url + "/")
-    # The event as Chromium fires it (a plain Event: only pwa.js's button click would call
+    # The event as Chromium fires it (a plain Event: only install.js's button click would call
     # its prompt(), and this test does not click).
     offered = page.evaluate(
         """() => {
@@ -172,7 +146,8 @@ def test_only_pages_with_something_for_htmx_load_it(live_server, phone_context):
 
 
 # Counts every call that would set up Intl (ICU) on the page's own thread: its first use costs
-# 25-90 ms on the bench machine, a long task a slow phone would show as a frozen page.
+# 25-90 ms on the bench machine, a long task a slow phone would show as a frozen page, so
+# only the first visit's zone report may pay it.
 COUNT_INTL = """
 window.intlCalls = [];
 const note = (name) => window.intlCalls.push(name);
@@ -194,10 +169,10 @@ for (const [proto, name] of [[Number.prototype, "toLocaleString"], [Date.prototy
 """
 
 
-def test_the_page_thread_sets_up_no_intl_on_a_first_or_returning_visit(
+def test_only_the_first_visits_zone_report_sets_up_intl_on_the_page(
     live_server, new_context, guard
 ):
-    """The zone report works out the zone and today in a Worker (static/js/zone.js), the
+    """The first visit's zone report asks Intl for the zone and today in it; after that the
     service worker works out its own today, and the character counter is written out. In
     UTC the phone's date is the server's: the first visit reports its zone and stays put."""
     context = guard.watch(new_context(**PHONES["pixel"], timezone_id="UTC"))
@@ -211,7 +186,7 @@ def test_the_page_thread_sets_up_no_intl_on_a_first_or_returning_visit(
         assert db.session.execute(select(User.time_zone_confirmed)).scalar_one() is True
     page.wait_for_function("() => document.documentElement.dataset.offlineReady")
     assert len(loads) == 1  # no reload: the dates agree
-    assert page.evaluate("window.intlCalls") == []
+    assert set(page.evaluate("window.intlCalls")) == {"DateTimeFormat"}  # the zone report
 
     page.reload()
     wait_ready(page)

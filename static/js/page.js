@@ -1,0 +1,70 @@
+/* Every page's basics: CSRF for htmx, the reflection counter and the first visit's time-zone
+   report. Plain JavaScript, no build step; boot.js starts it after the first paint. */
+"use strict";
+
+(function () {
+  var C = self.Closer;
+
+  // htmx 4 lets us add headers to every request it makes; Flask-WTF reads X-CSRFToken.
+  document.addEventListener("htmx:config:request", function (event) {
+    event.detail.ctx.request.headers["X-CSRFToken"] = C.csrfToken();
+  });
+  // An error shown for an earlier request (HX-Retarget #request-error) is old news now.
+  document.addEventListener("htmx:before:request", function () {
+    var box = document.getElementById("request-error");
+    if (box) box.replaceChildren();
+  });
+
+  // "1,234 / 2,000", written out: toLocaleString's first call sets up ICU (tens of ms on a
+  // slow phone), which the first keystroke would wait for.
+  function countText(length) {
+    var text = length < 1000 ? String(length) : Math.floor(length / 1000) + "," + String(length % 1000).padStart(3, "0");
+    return text + " / 2,000";
+  }
+  C.countText = countText; // card.js fills its reflection template with it
+
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    if (!field.matches || !field.matches("textarea[maxlength]")) return;
+    var out = document.getElementById(field.id.replace("-text", "-count"));
+    if (out) out.value = countText(field.value.length);
+    // "Saved" spoke of the text as it was; once it changes, it is no longer true.
+    if (field.form) field.form.querySelectorAll(".saved").forEach(function (note) { note.remove(); });
+  });
+
+  /* First visit: tell the server the browser's zone, so "today" is the user's own date. Only
+     then does the page set up Intl (the zone and today's date in it). */
+  function browserZone() {
+    try {
+      var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+      var today = zone ? new Intl.DateTimeFormat("en-CA", { timeZone: zone }).format(new Date()) : "";
+      return { zone: zone, today: today };
+    } catch (error) {
+      return { zone: "", today: "" }; // no Intl or an unknown zone: report nothing
+    }
+  }
+
+  function reportTimeZone() {
+    if (document.body.dataset.zoneState !== "unknown") return;
+    var found = browserZone();
+    if (!found.zone) return;
+    fetch(C.url("timezone"), {
+      method: "POST",
+      body: new URLSearchParams({ time_zone: found.zone, detected: "1" }),
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": C.csrfToken(), "HX-Request": "true" }
+    }).then(function (response) {
+      if (!response.ok) return;
+      // Only the card can depend on the zone; reload it if the local date differs. This page
+      // is then on its way out: "confirmed" is for a page that shows the user's own day.
+      var card = document.getElementById("card");
+      if (card && card.dataset.day && location.pathname === C.url("today") && card.dataset.day !== found.today) {
+        location.reload();
+        return;
+      }
+      document.body.dataset.zoneState = "confirmed";
+    }).catch(C.noop); // offline: try again next visit
+  }
+
+  C.whenParsed(reportTimeZone);
+})();
