@@ -46,9 +46,6 @@ class Assets:
         self.hashes: dict[str, str] = {}
         self.encoded: dict[str, Encoded] = {}
         self.version = ""
-        # No page carries an inline script any more (every script is a deferred file). Kept
-        # empty only while security.py still passes it to its CSP: remove with that.
-        self.script_hashes = ""
         self.app: Flask | None = None
         self.reload()
 

@@ -8,9 +8,7 @@ the app).
 
 from __future__ import annotations
 
-import functools
-
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -42,25 +40,23 @@ def limit_read(limit: str):
     return limiter.limit(limit)
 
 
-def content_security_policy(script_hashes: str = "") -> str:
-    """The pages' policy: our own origin only; inline scripts only by their exact hash."""
-    scripts = f"script-src 'self' {script_hashes}".rstrip()
-    return "; ".join(
-        [
-            "default-src 'self'",
-            scripts,
-            "style-src 'self'",
-            "img-src 'self' data:",
-            "font-src 'self'",
-            "connect-src 'self'",
-            "manifest-src 'self'",
-            "worker-src 'self'",
-            "frame-ancestors 'none'",
-            "base-uri 'none'",
-            "form-action 'self'",
-            "object-src 'none'",
-        ]
-    )
+# The pages' policy: our own origin only, and no inline script at all (every script is a file).
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "manifest-src 'self'",
+        "worker-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "object-src 'none'",
+    ]
+)
 
 
 # Only what we use: notifications and push need no permission policy entry; everything
@@ -77,16 +73,6 @@ def init_app(app: Flask) -> None:
     app.after_request(_security_headers)
 
 
-@functools.lru_cache(maxsize=4)
-def _policy_for(script_hashes: str) -> str:
-    return content_security_policy(script_hashes)
-
-
-def _policy() -> str:
-    assets = current_app.extensions.get("assets")
-    return _policy_for(assets.script_hashes if assets else "")
-
-
 def _security_headers(response):
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -94,7 +80,7 @@ def _security_headers(response):
     # Document policies mean something only for documents and the worker script; on every
     # static file they would cost ~550 bytes each on a phone's first visit.
     if response.mimetype == "text/html" or request.path == "/service-worker.js":
-        headers.setdefault("Content-Security-Policy", _policy())
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")

@@ -44,13 +44,10 @@ async function htmxWired(page) {
   }
 }
 
-/* Reload from the top of the page. Firefox records no first-contentful-paint for a page
-   restored scrolled down, and static/js/app.js starts htmx and the outbox only after that
-   paint, so a reload mid-page in Firefox is left without them (found by this test; the loader
-   is another change's, see the report of issue 16 item 12). Drop the scroll once the loader
-   stops waiting for that paint forever. */
+/* Reload where the page is: Firefox records no first-contentful-paint for a page restored
+   scrolled down, so this guards boot.js's one-second fallback (without it, htmx and the
+   outbox never start after such a reload). */
 async function reload(page) {
-  await page.evaluate(() => window.scrollTo(0, 0));
   await page.reload({ waitUntil: "load" });
   await htmxWired(page);
 }
