@@ -16,6 +16,7 @@ class DispatchReport:
     skipped_done: int = 0  # today already practised: no reminder
     skipped_backoff: int = 0  # a quiet day of the every-other-day back-off
     skipped_stale: int = 0  # the day ended before we got to it, or was already reminded
+    late: int = 0  # of `reminded`: a stale row's today, sent after its time (day_to_remind)
     backed_off: int = 0  # users moved to every other day in this pass
     gone: int = 0  # devices deleted after 404/410
     rejected: int = 0  # pushes refused for good (413, 400...)
@@ -47,6 +48,7 @@ class Work:
     every: int
     unanswered: int
     last_reminder: date | None = None
+    late: bool = False  # `day` is today in place of the stale day the row pointed at
     devices: list[Device] = field(default_factory=list)
     pending: int = 0  # pushes sent and not yet answered
     message: bytes = b""
