@@ -48,9 +48,9 @@ from models import db
 from reminders import claim, policy
 from reminders import payload as payloads
 from reminders.jobs import PushJob, PushResult, Subscription
-from reminders.schedule import day_to_remind, end_of_day, next_slot, zone
+from reminders.schedule import end_of_day, next_slot, zone
 from reminders.sender import PushSender, make_sender
-from reminders.work import Device, DispatchReport, Work
+from reminders.work import Device, DispatchReport, Work, work_for
 
 log = logging.getLogger("closer.reminders")
 
@@ -89,29 +89,13 @@ class Dispatcher:
         self.lease = lease
         self.report.claimed += len(rows)
         self.report.batches += 1
-        works = {row.id: self._work_from(row) for row in rows}
+        works = {row.id: work_for(row, self.now_aware) for row in rows}
         done_today, last_practice = self._load(works)
         jobs: list[tuple[Work, Device]] = []
         for work in works.values():
             self._decide(work, work.id in done_today, last_practice.get(work.id), jobs)
         self._send(jobs)
         self._flush()
-
-    def _work_from(self, row) -> Work:
-        day = row.next_reminder_day
-        if day is None and row.next_reminder_at is not None:
-            day = row.next_reminder_at.replace(tzinfo=UTC).astimezone(zone(row.time_zone)).date()
-        day = day or self.now_aware.astimezone(zone(row.time_zone)).date()
-        due = day_to_remind(
-            day,
-            row.reminder_time,
-            row.time_zone,
-            self.now_aware,
-            paused_until=row.reminder_paused_until,
-        )
-        work = Work(row, due, row.reminder_every or 1, row.reminder_unanswered or 0)
-        work.late = due != day  # a stale row, taken for today (see schedule.day_to_remind)
-        return work
 
     def _load(self, works: dict[str, Work]) -> tuple[set[str], dict[str, date]]:
         """Devices and last reminder into `works`; returns who practised D, and when each
