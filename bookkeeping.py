@@ -11,10 +11,11 @@ a write already applied into a no-op. A replay comes from the offline outbox
 three days, but keeps it for as long as the phone stays offline: network failures do not
 count. So the danger is a write that reached us, whose answer was lost, on a phone then
 offline for weeks. Sixty days is twenty times the give-up span and covers two months
-offline. A replay after that re-applies, and is still safe: Done and Undo act by state
-(Done on a done day adds nothing, Undo on an open day removes nothing), and a write that
-is stale against a newer one is refused by its revision (409, the text shown to the person)
-rather than by its key.
+offline. A replay after that is applied again, and is still safe: Done and Undo act by
+state (Done on a done day adds nothing, Undo on an open day removes nothing, the same text
+saved again changes nothing), and a write that is stale against a newer one (a Done that
+another device has since undone, a reflection edited since) is refused by the revision it
+carries (409, its text shown to the person), whatever became of its key.
 
 **Reminder records (`reminders_sent`): kept REMINDER_DAYS = 40 days, and each user's latest
 whatever its age.** The rules (reminders/policy.py) read only each user's latest record:

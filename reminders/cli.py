@@ -3,7 +3,8 @@
 The dispatcher runs outside the web workers on purpose: one pass from cron, or the worker's
 loop beside the web server (`make run` starts it). Any number of them may run at once, on one
 machine or many: the leases keep them apart. One process is held to one core by the GIL, so
-to use N cores, run N workers.
+to use N cores, run N workers. The worker also prunes old bookkeeping once a day
+(bookkeeping.py; `flask maintenance prune` does the same from cron).
 """
 
 from __future__ import annotations
