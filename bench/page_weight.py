@@ -1,14 +1,14 @@
 """1. Page weight of a first visit to `/` in Chromium with mobile emulation.
 
 Bytes are what crossed the wire: each response's headers plus its body as sent (brotli,
-zstd or gzip where the server compresses), from the DevTools protocol's
-`Network.loadingFinished.encodedDataLength`, the counter Lighthouse's `total-byte-weight`
-sums, for the page's own requests; Playwright's `Request.sizes()` (the same counter) for
-the service worker's, which the page's DevTools session cannot see.
+zstd or gzip where the server compresses), from Playwright's `Request.sizes()` (DevTools'
+`encodedDataLength`, the counter Lighthouse's `total-byte-weight` sums), for every request
+of the browser context: the page's, its dedicated worker's and the service worker's.
 
 - **first visit** (the target): every byte the page itself requests until the network is
-  idle (no request for 1.5 s), scripts and the icon loaded after `load` included, as
-  Lighthouse counts it. `load` is only a moment inside it, reported beside it;
+  idle (no request for 1.5 s), scripts, the icon, the zone report and the manifest (which a
+  phone's Chrome fetches to offer the install, and Lighthouse too) included, as Lighthouse
+  counts it. `load` is only a moment inside it, reported beside it;
 - **the service worker's precache**: what the worker fetches in the background for offline
   use (its precache, the coming week's pages). Paid once, after the page is usable, and not
   the page's own request, so reported beside it with no target.
@@ -38,82 +38,51 @@ def one_visit(browser, url: str) -> dict:
     """A first visit in a fresh context (no cookie, no cache, no service worker)."""
     context = browser.new_context(**PHONE)
     page = context.new_page()
-    cdp = context.new_cdp_session(page)
-    responses: dict[str, dict] = {}
-    finished: dict[str, dict] = {}
-    load_at: list[float] = []
-    worker_requests: list = []
+    finished: list = []
     last_activity = [time.monotonic()]
-
-    def on_response(event):
-        response = event["response"]
-        responses[event["requestId"]] = {
-            "url": response["url"],
-            "type": event.get("type", ""),
-            "from_sw": bool(response.get("fromServiceWorker")),
-            "from_cache": bool(response.get("fromDiskCache")),
-        }
-        last_activity[0] = time.monotonic()
-
-    def on_finished(event):
-        finished[event["requestId"]] = {
-            "bytes": int(event["encodedDataLength"]),
-            "t": event["timestamp"],
-        }
-        last_activity[0] = time.monotonic()
 
     def on_request(request):
         last_activity[0] = time.monotonic()
 
     def on_request_finished(request):
         last_activity[0] = time.monotonic()
-        if request.service_worker is not None:
-            worker_requests.append(request)
+        finished.append(request)
 
-    cdp.on("Network.responseReceived", on_response)
-    cdp.on("Network.loadingFinished", on_finished)
-    cdp.on("Page.loadEventFired", lambda event: load_at.append(event["timestamp"]))
-    cdp.send("Network.enable")
-    cdp.send("Network.setCacheDisabled", {"cacheDisabled": False})
-    cdp.send("Page.enable")
     context.on("request", on_request)
     context.on("requestfinished", on_request_finished)
-
     page.goto(url + "/", wait_until="load")
+    # A phone's Chrome fetches the manifest to see whether the app can be installed, and
+    # Lighthouse asks for it the same way; headless Chromium only does when asked.
+    context.new_cdp_session(page).send("Page.getAppManifest")
     deadline = time.monotonic() + SETTLE_MAX
     while time.monotonic() < deadline:
         page.wait_for_timeout(250)
         if time.monotonic() - last_activity[0] >= SETTLE_QUIET:
             break
-    if not load_at:
-        raise RuntimeError("no load event seen")
-    load = load_at[0]
+    load = page.evaluate("() => performance.timing.loadEventStart")  # ms since the epoch
 
-    html = until_load = after_load = 0
+    html = own = until_load = worker = 0
     items = []
-    for request_id, info in responses.items():
-        done = finished.get(request_id)
-        if done is None or not info["url"].startswith("http"):
-            continue  # data: URLs and requests that never finished carry no bytes
-        size = done["bytes"]
-        path = info["url"].split("://", 1)[1].split("/", 1)[-1]
-        if info["type"] == "Document" and html == 0:
+    for request in finished:
+        if not request.url.startswith("http"):
+            continue  # data: URLs carry no bytes
+        sizes, timing = request.sizes(), request.timing
+        size = sizes["responseHeadersSize"] + max(0, sizes["responseBodySize"])
+        path = request.url[len(url) :]
+        if request.service_worker is not None:
+            worker += size
+            items.append({"path": path, "bytes": size, "service_worker": True})
+            continue
+        before_load = timing["startTime"] + max(0, timing["responseEnd"]) <= load
+        own += size
+        until_load += size if before_load else 0
+        if request.resource_type == "document" and html == 0:
             html = size
-        if done["t"] <= load:
-            until_load += size
-        else:
-            after_load += size
-        items.append({"path": "/" + path, "bytes": size, "before_load": done["t"] <= load})
-    worker = 0
-    for request in worker_requests:
-        sizes = request.sizes()
-        size = max(0, sizes["responseBodySize"]) + sizes["responseHeadersSize"]
-        worker += size
-        items.append({"path": request.url[len(url) :], "bytes": size, "service_worker": True})
+        items.append({"path": path, "bytes": size, "before_load": before_load})
     context.close()
     return {
         "html": html,
-        "page": until_load + after_load,
+        "page": own,
         "until_load": until_load,
         "worker": worker,
         "requests": len(items),
