@@ -116,6 +116,8 @@ def test_local_instant_ignores_seconds_and_the_times_own_zone():
     assert local_instant(day, time(8, 30), TOKYO) == expected
     assert local_instant(day, time(8, 30, 45, 123456), TOKYO) == expected
     assert local_instant(day, time(8, 30, tzinfo=NEW_YORK), TOKYO) == expected
+    in_the_gap = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)  # 02:30 in New York: 03:00 EDT
+    assert local_instant(date(2026, 3, 8), time(2, 30, tzinfo=TOKYO), NEW_YORK) == in_the_gap
 
 
 def test_local_instant_is_in_utc_itself():
@@ -153,7 +155,8 @@ def test_every_minute_around_a_gap_fires_at_the_first_minute_that_exists(zone_na
     for minutes in range(0, 80):
         at = (wall + timedelta(minutes=minutes)).time()
         expected = first_minute_at_or_after(day, at, tz)
-        assert local_instant(day, at, tz) == expected, f"{zone_name} {day} {at}"
+        found = local_instant(day, at, tz)
+        assert (found, found.tzinfo) == (expected, UTC), f"{zone_name} {day} {at}"
 
 
 # -- reminders/schedule.py: the next slot -------------------------------------------------------
