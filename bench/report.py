@@ -250,7 +250,13 @@ def now_text() -> str:
 
 
 def write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    """One line per top-level key and one per result: short files, readable diffs."""
+    results = data.get("results", [])
+    lines = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items() if k != "results"]
+    if "results" in data:
+        rows = ",\n".join(f"    {json.dumps(r)}" for r in results)
+        lines.append('  "results": [\n' + rows + "\n  ]")
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
 
 
 # -- the figures measured before ----------------------------------------------------------
