@@ -2,7 +2,9 @@
 
 Each write answers an htmx request with the partial it replaces and a plain form POST with a
 303 back to the day, so the page works with JavaScript off. Every write may carry a client
-UUID (`key`): the offline outbox replays writes, and a key already applied is a no-op.
+UUID (`key`): the offline outbox replays writes, and a key already applied is a no-op. A
+reflection write and an Undo carry the `revision` their page was drawn with; one based on
+an older revision is refused with 409 and changes nothing (the rule is in revisions.py).
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ from days import (
 )
 from identity import current_user, page_zone, require_user, wants_fragment, zone_state
 from models import REFLECTION_MAX, AppliedWrite, Completion, PushSubscription, Reflection, User, db
+from revisions import (
+    BrokenRevision,
+    parse_revision,
+    reflection_conflicts,
+    revision_of,
+    undo_is_stale,
+)
 from security import limit_writes
 
 bp = Blueprint("practice", __name__)
@@ -44,10 +53,18 @@ bp.add_app_template_global(progress_sentence)
 
 
 class WriteRejected(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, conflict: bool = False):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.conflict = conflict  # a reflection newer than the page: show both texts
+
+
+STALE_UNDO = (
+    "This day was marked done again on another page after this one was opened, "
+    "so it stays done. Undo it here if you like."
+)
+CONFLICT = "This reflection was changed on another page after this one was opened."
 
 
 def _library():
@@ -80,9 +97,9 @@ def day(day_text: str):
     return _render_day(user, _day_or_404(day_text, user.first_date, today), today)
 
 
-def _render_day(user: User, day: date, today: date):
+def _render_day(user: User, day: date, today: date, status: int = 200, ahead: int = 0, **extra):
     # One reading of the date for the card and the reminders panel.
-    view = build_day(_library(), user, day, today)
+    view = build_day(_library(), user, day, today, ahead=ahead)
     reminders = panel_state(user, devices=_device_count(user), today_done=view.done, today=today)
     html = render_template(
         "practice/day.html",
@@ -91,12 +108,28 @@ def _render_day(user: User, day: date, today: date):
         reminders=reminders,
         zone_state=zone_state(user),
         page_zone=page_zone(user),
+        **extra,
     )
-    response = make_response(html)
+    response = make_response(html, status)
     if zone := page_zone(user):
         # Offline, the worker opens today's card from the cached `/`: this says whose today.
         response.headers["Closer-Time-Zone"] = zone
     return response
+
+
+@bp.get("/day/<day_text>/card")
+def card(day_text: str):
+    """The day's card again, for a page brought back from a cache (static/js/fresh.js): 204
+    when the `revision` and `done` it shows are still the server's, else the fresh card."""
+    user = current_user(create=False)
+    if user is None:
+        return "", 204
+    today = user_today(user)
+    view = build_day(_library(), user, _day_or_404(day_text, user.first_date, today), today)
+    args = request.args
+    if args.get("revision") == view.revision and args.get("done") == view.done_revision:
+        return "", 204
+    return render_template("practice/_card.html", view=view, new_key=uuid.uuid4)
 
 
 def _device_count(user: User) -> int:
@@ -148,19 +181,37 @@ def _write(day_text: str, kind: str, apply):
 
 
 def _rejected(user: User, day: date, today: date, kind: str, rejected: WriteRejected):
+    """The card part the write was for, as it is now, with why the write was refused; a
+    conflict shows both texts. htmx swaps it in place of the part (HX-Retarget, as the app's
+    error handler does); without JavaScript it is the whole day page."""
+    extra = {
+        "error": rejected.message,
+        "draft": _submitted_text() if kind == "reflect" else "",
+        "conflict": rejected.conflict,
+        "base_revision": _base_revision(strict=False) or "",
+    }
+    if not wants_fragment():
+        return _render_day(user, day, today, rejected.status, WRITE_AHEAD_DAYS, **extra)
     view = build_day(_library(), user, day, today, ahead=WRITE_AHEAD_DAYS)
-    if wants_fragment():
-        template = "practice/_reflection.html" if kind == "reflect" else "practice/_done.html"
-    else:
-        template = "practice/day.html"
-    html = render_template(
-        template,
-        view=view,
-        new_key=uuid.uuid4,
-        error=rejected.message,
-        draft=request.form.get("text", ""),
-    )
-    return html, rejected.status
+    part = "reflection" if kind == "reflect" else "done"
+    html = render_template(f"practice/_{part}.html", view=view, new_key=uuid.uuid4, **extra)
+    return html, rejected.status, {"HX-Retarget": f"#{part}", "HX-Reswap": "outerHTML"}
+
+
+def _base_revision(strict: bool = True) -> str | None:
+    """The revision the write's page was drawn with; None when it did not say. A broken one
+    is a 400, or unknown when only re-drawing a refused draft (`strict=False`)."""
+    try:
+        return parse_revision(request.form.get("revision"))
+    except BrokenRevision:
+        if not strict:
+            return None
+        raise WriteRejected(400, "This page is out of date. Reload it and try again.") from None
+
+
+def _submitted_text() -> str:
+    text = request.form.get("text", "")
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 def _idempotency_key() -> str | None:
@@ -200,14 +251,20 @@ def _apply_done(user: User, day: date) -> None:
 
 
 def _apply_undo(user: User, day: date) -> None:
-    db.session.execute(
-        Completion.__table__.delete().where(Completion.user_id == user.id, Completion.day == day)
+    base = _base_revision()
+    row = db.session.scalar(
+        select(Completion).where(Completion.user_id == user.id, Completion.day == day)
     )
+    if row is None:
+        return  # not done (undone elsewhere, or never): nothing to undo
+    if undo_is_stale(base, revision_of(row.done_at)):
+        raise WriteRejected(409, STALE_UNDO)
+    db.session.delete(row)
 
 
 def _apply_reflection(user: User, day: date) -> None:
-    text = request.form.get("text", "")
-    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    base = _base_revision()
+    text = _submitted_text()
     if len(text) > REFLECTION_MAX:
         raise WriteRejected(
             422,
@@ -218,6 +275,12 @@ def _apply_reflection(user: User, day: date) -> None:
     row = db.session.scalar(
         select(Reflection).where(Reflection.user_id == user.id, Reflection.day == day)
     )
+    stored = row.text if row is not None else ""
+    current = revision_of(row.updated_at if row is not None else None)
+    if reflection_conflicts(base, current, stored, text):
+        raise WriteRejected(409, CONFLICT, conflict=True)
+    if text == stored:
+        return  # the same words: nothing to write, and the revision stays
     if not text:
         if row is not None:
             db.session.delete(row)
