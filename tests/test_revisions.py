@@ -10,6 +10,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from models import Completion, Reflection, db
@@ -21,7 +23,8 @@ from revisions import (
     revision_of,
     undo_is_stale,
 )
-from tests.conftest import HTMX
+from tests.conftest import HTMX, make_app
+from tests.test_hostile_input import check, nasty
 
 TODAY = "2026-11-26"
 REFLECT = f"/day/{TODAY}/reflection"
@@ -419,3 +422,30 @@ def test_hashed_static_files_stay_immutable(client):
     html = client.get("/").get_data(as_text=True)
     css = re.search(r'href="(/static/[^"]+\.css[^"]*)"', html).group(1)
     assert "immutable" in client.get(css).headers["Cache-Control"]
+
+
+# ------------------------------------------------------------------------------------------
+# Hostile revisions: never a 5xx, and a refused write changes nothing
+
+
+@pytest.fixture(scope="module")
+def revision_app(tmp_path_factory):
+    app = make_app(tmp_path_factory.mktemp("revisions"))
+    client = app.test_client()
+    client.get("/")
+    client.post(DONE)
+    client.post(REFLECT, data={"text": "kept safe"})
+    app.extensions["revision_client"] = client
+    return app
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(revision=nasty, done=nasty, text=nasty, fragment=st.booleans())
+def test_hostile_revisions_never_break_the_server(revision_app, revision, done, text, fragment):
+    client = revision_app.extensions["revision_client"]
+    headers = HTMX if fragment else {}
+    form = {"text": text, "revision": revision}
+    check(revision_app, client, "POST", REFLECT, data=form, headers=headers)
+    check(revision_app, client, "POST", UNDO, data={"revision": revision}, headers=headers)
+    query = {"revision": revision, "done": done}
+    check(revision_app, client, "GET", f"/day/{TODAY}/card", query_string=query)
