@@ -13,16 +13,22 @@ hidden `revision` field. The server compares it with the current revision:
 - a write without a revision (a page cached before revisions existed, an outbox entry queued
   on a phone before then, or a form the offline layer drew from its template) is "unknown":
   a reflection is applied only under the two content rules above, an Undo always (the
-  person asked for it, and no words are lost by it).
+  person asked for it, and no words are lost by it);
+- "key:<uuid>" names instead the write (its idempotency key) whose text the form shows: the
+  offline layer draws such a form after a reflection that is still waiting in the outbox, so
+  a second edit made offline follows the first without a conflict. The revision is the one
+  that write made once applied (idempotency.applied_at), else unknown.
 
 Pure logic on values: no HTTP, no database.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 NONE = "0"  # the revision of a reflection or completion that does not exist
+KEY_PREFIX = "key:"  # a revision naming the write it follows
 _EPOCH = datetime(1970, 1, 1)
 _MAX_DIGITS = 20
 
@@ -46,6 +52,11 @@ def parse_revision(raw: str | None) -> str | None:
     if raw is None or raw.strip() == "":
         return None
     raw = raw.strip()
+    if raw.startswith(KEY_PREFIX):
+        try:
+            return KEY_PREFIX + str(uuid.UUID(raw.removeprefix(KEY_PREFIX)))
+        except ValueError:
+            raise BrokenRevision(raw) from None
     if not raw.isascii() or not raw.isdigit() or len(raw) > _MAX_DIGITS:
         raise BrokenRevision(raw)
     return str(int(raw))

@@ -10,7 +10,7 @@ an older revision is refused with 409 and changes nothing (the rule is in revisi
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from flask import (
     Blueprint,
@@ -23,8 +23,8 @@ from flask import (
     url_for,
 )
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
+import idempotency
 from blueprints.push import panel_state
 from content.library import Practice, day_number
 from days import (
@@ -38,8 +38,9 @@ from days import (
     viewable_day,
 )
 from identity import current_user, page_zone, require_user, wants_fragment, zone_state
-from models import REFLECTION_MAX, AppliedWrite, Completion, PushSubscription, Reflection, User, db
+from models import REFLECTION_MAX, Completion, PushSubscription, Reflection, User, db, utcnow
 from revisions import (
+    KEY_PREFIX,
     BrokenRevision,
     parse_revision,
     reflection_conflicts,
@@ -164,9 +165,14 @@ def _write(day_text: str, kind: str, apply):
         if not may_write(day, today):
             raise WriteRejected(409, "You can mark this day once it has come.")
         key = _idempotency_key()
-        if key is None or _claim_key(user, key, kind):
-            apply(user, day)
+        stamp = utcnow()  # the write's revision, and when its key was applied
+        if key is None or idempotency.claim(user.id, key, kind, stamp):
+            apply(user, day, stamp)
         db.session.commit()
+    except idempotency.KeyOfAnotherUser:
+        db.session.rollback()
+        rejected = WriteRejected(409, "This change was already used. Reload and try again.")
+        return _rejected(user, day, today, kind, rejected)
     except WriteRejected as rejected:
         db.session.rollback()
         return _rejected(user, day, today, kind, rejected)
@@ -224,33 +230,16 @@ def _idempotency_key() -> str | None:
         raise WriteRejected(400, "This change carried a broken id. Reload and try again.") from None
 
 
-def _claim_key(user: User, key: str, kind: str) -> bool:
-    """Record the key; False if it was applied before (this write is a replay)."""
-    existing = db.session.get(AppliedWrite, key)
-    if existing is not None:
-        if existing.user_id != user.id:
-            raise WriteRejected(409, "This change was already used. Reload and try again.")
-        return False
-    db.session.add(AppliedWrite(key=key, user_id=user.id, kind=kind))
-    try:
-        db.session.flush()
-    except IntegrityError:
-        # Another request with the same key won the race: this one is the replay.
-        db.session.rollback()
-        return False
-    return True
-
-
-def _apply_done(user: User, day: date) -> None:
+def _apply_done(user: User, day: date, stamp: datetime) -> None:
     exists = db.session.scalar(
         select(Completion.id).where(Completion.user_id == user.id, Completion.day == day)
     )
     if exists is None:
         practice = _practice_for(user, day)
-        db.session.add(Completion(user_id=user.id, day=day, practice_id=practice.id))
+        db.session.add(Completion(user_id=user.id, day=day, practice_id=practice.id, done_at=stamp))
 
 
-def _apply_undo(user: User, day: date) -> None:
+def _apply_undo(user: User, day: date, stamp: datetime) -> None:
     base = _base_revision()
     row = db.session.scalar(
         select(Completion).where(Completion.user_id == user.id, Completion.day == day)
@@ -262,8 +251,12 @@ def _apply_undo(user: User, day: date) -> None:
     db.session.delete(row)
 
 
-def _apply_reflection(user: User, day: date) -> None:
+def _apply_reflection(user: User, day: date, stamp: datetime) -> None:
     base = _base_revision()
+    if base is not None and base.startswith(KEY_PREFIX):
+        # Drawn by the offline layer after a write that waited: the revision that write made.
+        written = idempotency.applied_at(user.id, base.removeprefix(KEY_PREFIX), "reflect")
+        base = revision_of(written) if written is not None else None
     text = _submitted_text()
     if len(text) > REFLECTION_MAX:
         raise WriteRejected(
@@ -287,9 +280,10 @@ def _apply_reflection(user: User, day: date) -> None:
         return
     if row is None:
         practice = _practice_for(user, day)
-        db.session.add(Reflection(user_id=user.id, day=day, practice_id=practice.id, text=text))
-    else:
-        row.text = text
+        row = Reflection(user_id=user.id, day=day, practice_id=practice.id, created_at=stamp)
+        db.session.add(row)
+    row.text = text
+    row.updated_at = stamp
 
 
 def _practice_for(user: User, day: date) -> Practice:

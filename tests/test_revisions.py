@@ -104,7 +104,9 @@ def test_a_revision_is_the_write_time_in_microseconds():
     assert revision_of(aware) == revision_of(aware.replace(tzinfo=None))
     assert parse_revision(None) is None and parse_revision("  ") is None
     assert parse_revision("0") == "0" and parse_revision("007") == "7"
-    for broken in ("-1", "1.5", "abc", "１２", "9" * 21):
+    key = uuid.uuid4()
+    assert parse_revision(f"key:{str(key).upper()}") == f"key:{key}"
+    for broken in ("-1", "1.5", "abc", "１２", "9" * 21, "key:", "key:1", "key:0"):
         with pytest.raises(BrokenRevision):
             parse_revision(broken)
 
@@ -278,6 +280,60 @@ def test_a_broken_revision_is_a_clear_400_that_changes_nothing(db_app, db_client
     assert stored_text(db_app) == []
     undo = db_client.post(UNDO, data={"revision": "<script>"}, headers=HTMX)
     assert undo.status_code in (200, 400)  # nothing to undo is answered before the field
+
+
+# ------------------------------------------------------------------------------------------
+# "key:<uuid>": a form drawn offline after a reflection that is still waiting
+
+
+def test_two_edits_made_offline_replay_without_a_conflict(db_app, db_client):
+    """The outbox holds the first edit (on the page's revision) and a second one drawn after
+    it (revision "key:" + the first's key); replayed in order, both apply."""
+    db_client.get("/")
+    first_key, second_key = str(uuid.uuid4()), str(uuid.uuid4())
+    first = {**reflection_form(db_client), "text": "first offline", "key": first_key}
+    second = {"text": "second offline", "key": second_key, "revision": f"key:{first_key}"}
+    assert db_client.post(REFLECT, data=first, headers=HTMX).status_code == 200
+    assert db_client.post(REFLECT, data=second, headers=HTMX).status_code == 200
+    assert stored_text(db_app) == ["second offline"]
+    # A third drawn after the second follows it too, and replays stay no-ops.
+    third = {"text": "third", "key": str(uuid.uuid4()), "revision": f"key:{second_key}"}
+    assert db_client.post(REFLECT, data=third, headers=HTMX).status_code == 200
+    assert db_client.post(REFLECT, data=first, headers=HTMX).status_code == 200
+    assert stored_text(db_app) == ["third"]
+
+
+def test_a_key_revision_overtaken_by_another_page_is_a_conflict(db_app, db_client):
+    db_client.get("/")
+    key = str(uuid.uuid4())
+    db_client.post(REFLECT, data={**reflection_form(db_client), "text": "mine", "key": key})
+    save(db_client, "from another device", reflection_form(db_client))
+    later = {"text": "mine, edited offline", "revision": f"key:{key}"}
+    response = db_client.post(REFLECT, data=later, headers=HTMX)
+    assert response.status_code == 409 and "from another device" in response.text
+    assert stored_text(db_app) == ["from another device"]
+
+
+def test_a_key_revision_of_a_write_never_applied_is_unknown(db_app, db_client):
+    """Its write was refused (a conflict of its own) or pruned long ago: judged by content."""
+    db_client.get("/")
+    never = f"key:{uuid.uuid4()}"
+    assert save(db_client, "first", {"revision": never}).status_code == 200  # nothing stored
+    assert save(db_client, "other", {"revision": never}).status_code == 409
+    assert save(db_client, "x", {"revision": "key:not-a-uuid"}).status_code == 400
+    assert stored_text(db_app) == ["first"]
+
+
+def test_a_key_revision_never_follows_another_users_write(app):
+    alice, bob = app.test_client(), app.test_client()
+    alice.get("/")
+    bob.get("/")
+    key = str(uuid.uuid4())
+    alice.post(REFLECT, data={"text": "alice", "key": key, "revision": "0"})
+    bob.post(REFLECT, data={"text": "bob", "revision": "0"})
+    response = bob.post(REFLECT, data={"text": "bob again", "revision": f"key:{key}"})
+    assert response.status_code == 409 and "alice" not in response.text
+    assert sorted(stored_text(app)) == ["alice", "bob"]
 
 
 # ------------------------------------------------------------------------------------------
