@@ -81,6 +81,20 @@
     return Boolean(navigator.serviceWorker && navigator.serviceWorker.controller);
   }
 
+  /* A reflection kept on this phone (the outbox answered for the server) is drawn from the
+     offline template, whose revision is unknown (""): it follows the write just queued, so
+     name that write ("key:<its key>", revisions.py). A second edit made offline then replays
+     after the first without a conflict. */
+  document.addEventListener("htmx:after:request", function (event) {
+    var ctx = event.detail && event.detail.ctx;
+    var form = ctx && ctx.sourceElement && ctx.sourceElement.closest
+      ? ctx.sourceElement.closest('form[data-outbox="reflect"]') : null;
+    var body = ctx && ctx.request && ctx.request.body;
+    var key = body && typeof body.get === "function" ? body.get("key") : null;
+    if (!form || !key || typeof ctx.text !== "string" || ctx.text.indexOf("pending-note") < 0) return;
+    ctx.text = ctx.text.replace('name="revision" value=""', 'name="revision" value="key:' + key + '"');
+  });
+
   window.addEventListener("pageshow", function (event) {
     if (event.persisted || fromCache()) revalidate();
   });

@@ -8,6 +8,7 @@ cache while the network is up is brought up to date (static/js/fresh.js)."""
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import pytest
@@ -23,6 +24,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.parametrize("phone", ["iphone"], 
 def texts(live_server) -> list[str]:
     with live_server.db():
         return db.session.scalars(select(Reflection.text)).all()
+
+
+def wait_until_text(live_server, expected: list[str], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while texts(live_server) != expected:
+        assert time.monotonic() < deadline, texts(live_server)
+        time.sleep(0.05)
 
 
 def done_days(live_server) -> list[date]:
@@ -184,3 +192,23 @@ def test_a_page_the_worker_serves_from_its_cache_is_brought_up_to_date(
     page.get_by_role("button", name="Save reflection").click()
     expect(page.locator("#reflection").get_by_text("Reflection saved.")).to_be_visible()
     assert texts(live_server) == ["second version"]
+
+
+def test_two_edits_made_offline_replay_in_order_without_a_conflict(
+    live_server, phone_context, guard
+):
+    page = phone_context.new_page()
+    open_today(page, live_server.url)
+    guard.allow_offline_noise()
+    phone_context.set_offline(True)
+    for text in ("first offline", "second offline"):
+        page.locator("#reflection-text").fill(text)
+        page.get_by_role("button", name="Save reflection").click()
+        expect(page.get_by_text("Reflection saved on this phone")).to_be_visible()
+    assert page.locator('#reflection input[name="revision"]').input_value().startswith("key:")
+    phone_context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_function("() => CloserOutbox.count().then((n) => n === 0)")
+    wait_until_text(live_server, ["second offline"])
+    assert live_server.requests("POST", r"/reflection$") == [200, 200]
+    expect(page.locator("#outbox-notice")).to_be_hidden()
