@@ -212,3 +212,33 @@ def test_two_edits_made_offline_replay_in_order_without_a_conflict(
     wait_until_text(live_server, ["second offline"])
     assert live_server.requests("POST", r"/reflection$") == [200, 200]
     expect(page.locator("#outbox-notice")).to_be_hidden()
+
+
+def test_an_offline_edit_that_conflicts_on_replay_is_shown_never_dropped(
+    live_server, phone_context, guard
+):
+    """Today's outbox (static/js/outbox.js) turns the 409 into a notice with the person's
+    words; the server keeps the newer text. (The lead wires the full conflict choice.)"""
+    expect_conflicts(guard)
+    page = phone_context.new_page()
+    open_today(page, live_server.url)
+    save_reflection(page, "first version")
+    guard.allow_offline_noise()
+    phone_context.set_offline(True)
+    page.locator("#reflection-text").fill("mine, written offline")
+    page.get_by_role("button", name="Save reflection").click()
+    expect(page.get_by_text("Reflection saved on this phone")).to_be_visible()
+    with live_server.db():  # meanwhile, on another device
+        db.session.execute(
+            update(Reflection).values(text="from another device", updated_at=utcnow())
+        )
+        db.session.commit()
+    phone_context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_function("() => CloserOutbox.count().then((n) => n === 0)")
+    assert 409 in live_server.requests("POST", r"/reflection$")
+    assert texts(live_server) == ["from another device"]
+    notice = page.locator("#outbox-notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("mine, written offline")
+    expect(notice).to_contain_text("changed on another page")
