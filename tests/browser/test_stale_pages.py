@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select, update
 
 from models import Completion, Reflection, db, utcnow
-from tests.browser.conftest import goto_ready, wait_for_worker
+from tests.browser.conftest import goto_ready, wait_for_worker, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("phone", ["iphone"], indirect=True)]
 
@@ -208,7 +208,7 @@ def test_two_edits_made_offline_replay_in_order_without_a_conflict(
     assert page.locator('#reflection input[name="revision"]').input_value().startswith("key:")
     phone_context.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
-    page.wait_for_function("() => CloserOutbox.count().then((n) => n === 0)")
+    wait_until(page, "CloserOutbox.count().then((n) => n === 0)")
     wait_until_text(live_server, ["second offline"])
     assert live_server.requests("POST", r"/reflection$") == [200, 200]
     expect(page.locator("#outbox-notice")).to_be_hidden()
@@ -235,7 +235,7 @@ def test_an_offline_edit_that_conflicts_on_replay_is_shown_never_dropped(
         db.session.commit()
     phone_context.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
-    page.wait_for_function("() => CloserOutbox.count().then((n) => n === 0)")
+    wait_until(page, "CloserOutbox.count().then((n) => n === 0)")
     assert 409 in live_server.requests("POST", r"/reflection$")
     assert texts(live_server) == ["from another device"]
     notice = page.locator("#outbox-notice")
