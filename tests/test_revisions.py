@@ -1,6 +1,7 @@
 """No stale page overwrites a newer write (issue 14, item 1): the revision rule on reflection
-writes and Undo (revisions.py), the conflict answer with both texts, the card a cached page
-asks for again (static/js/fresh.js), and the pages' Cache-Control."""
+writes and Undo (revisions.py) and the conflict answer with both texts. Revisions that name
+a waiting write are in test_revision_keys.py; the card a cached page asks for again and the
+pages' Cache-Control in test_today_page.py."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sqlalchemy import select
 
 from models import Completion, Reflection, db
@@ -23,8 +22,7 @@ from revisions import (
     revision_of,
     undo_is_stale,
 )
-from tests.conftest import HTMX, make_app
-from tests.test_hostile_input import check, nasty
+from tests.conftest import HTMX
 
 TODAY = "2026-11-26"
 REFLECT = f"/day/{TODAY}/reflection"
@@ -283,84 +281,6 @@ def test_a_broken_revision_is_a_clear_400_that_changes_nothing(db_app, db_client
 
 
 # ------------------------------------------------------------------------------------------
-# "key:<uuid>": a form drawn offline after a reflection that is still waiting
-
-
-def test_two_edits_made_offline_replay_without_a_conflict(db_app, db_client):
-    """The outbox holds the first edit (on the page's revision) and a second one drawn after
-    it (revision "key:" + the first's key); replayed in order, both apply."""
-    db_client.get("/")
-    first_key, second_key = str(uuid.uuid4()), str(uuid.uuid4())
-    first = {**reflection_form(db_client), "text": "first offline", "key": first_key}
-    second = {"text": "second offline", "key": second_key, "revision": f"key:{first_key}"}
-    assert db_client.post(REFLECT, data=first, headers=HTMX).status_code == 200
-    assert db_client.post(REFLECT, data=second, headers=HTMX).status_code == 200
-    assert stored_text(db_app) == ["second offline"]
-    # A third drawn after the second follows it too, and replays stay no-ops.
-    third = {"text": "third", "key": str(uuid.uuid4()), "revision": f"key:{second_key}"}
-    assert db_client.post(REFLECT, data=third, headers=HTMX).status_code == 200
-    assert db_client.post(REFLECT, data=first, headers=HTMX).status_code == 200
-    assert stored_text(db_app) == ["third"]
-
-
-def test_a_key_revision_overtaken_by_another_page_is_a_conflict(db_app, db_client):
-    db_client.get("/")
-    key = str(uuid.uuid4())
-    db_client.post(REFLECT, data={**reflection_form(db_client), "text": "mine", "key": key})
-    save(db_client, "from another device", reflection_form(db_client))
-    later = {"text": "mine, edited offline", "revision": f"key:{key}"}
-    response = db_client.post(REFLECT, data=later, headers=HTMX)
-    assert response.status_code == 409 and "from another device" in response.text
-    assert stored_text(db_app) == ["from another device"]
-
-
-def test_a_key_revision_of_a_write_never_applied_is_unknown(db_app, db_client):
-    """Its write was refused (a conflict of its own) or pruned long ago: judged by content."""
-    db_client.get("/")
-    never = f"key:{uuid.uuid4()}"
-    assert save(db_client, "first", {"revision": never}).status_code == 200  # nothing stored
-    assert save(db_client, "other", {"revision": never}).status_code == 409
-    assert save(db_client, "x", {"revision": "key:not-a-uuid"}).status_code == 400
-    assert stored_text(db_app) == ["first"]
-
-
-def test_a_key_revision_never_follows_another_users_write(app):
-    alice, bob = app.test_client(), app.test_client()
-    alice.get("/")
-    bob.get("/")
-    key = str(uuid.uuid4())
-    alice.post(REFLECT, data={"text": "alice", "key": key, "revision": "0"})
-    bob.post(REFLECT, data={"text": "bob", "revision": "0"})
-    response = bob.post(REFLECT, data={"text": "bob again", "revision": f"key:{key}"})
-    assert response.status_code == 409 and "alice" not in response.text
-    assert sorted(stored_text(app)) == ["alice", "bob"]
-
-
-# ------------------------------------------------------------------------------------------
-# Idempotency keys still rule first
-
-
-def test_a_replayed_key_is_a_no_op_even_after_newer_writes(db_app, db_client):
-    db_client.get("/")
-    key = str(uuid.uuid4())
-    first = {**reflection_form(db_client), "text": "first", "key": key}
-    assert db_client.post(REFLECT, data=first, headers=HTMX).status_code == 200
-    save(db_client, "second", reflection_form(db_client))
-    # The outbox replays the first write (its answer was lost): applied once, no conflict.
-    replay = db_client.post(REFLECT, data=first, headers=HTMX)
-    assert replay.status_code == 200 and stored_text(db_app) == ["second"]
-
-
-def test_a_refused_write_does_not_use_up_its_key(db_app, db_client, two_pages):
-    key = str(uuid.uuid4())
-    data = {**two_pages, "text": "mine", "key": key}
-    assert db_client.post(REFLECT, data=data, headers=HTMX).status_code == 409
-    # Replayed by the outbox: still shown as a conflict, never silently dropped as "applied".
-    assert db_client.post(REFLECT, data=data, headers=HTMX).status_code == 409
-    assert stored_text(db_app) == ["second version"]
-
-
-# ------------------------------------------------------------------------------------------
 # Done and Undo
 
 
@@ -420,88 +340,3 @@ def test_an_undo_without_a_revision_is_applied(db_app, db_client):
     db_client.post(DONE, headers=HTMX)
     assert db_client.post(UNDO, headers=HTMX).status_code == 200
     assert done_days(db_app) == []
-
-
-# ------------------------------------------------------------------------------------------
-# The card again, for a page from a cache (static/js/fresh.js)
-
-
-def test_the_card_is_204_while_the_page_is_current_and_fresh_once_it_is_not(db_client):
-    db_client.get("/")
-    page = db_client.get("/").get_data(as_text=True)
-    revision = re.search(r'data-revision="(\d+)"', page).group(1)
-    done = re.search(r'data-done="(\d+)"', page).group(1)
-    url = f"/day/{TODAY}/card?revision={revision}&done={done}"
-    current = db_client.get(url)
-    assert current.status_code == 204 and current.get_data() == b""
-    save(db_client, "newer words", reflection_form(db_client))
-    stale = db_client.get(url)
-    html = stale.get_data(as_text=True)
-    assert stale.status_code == 200 and html.startswith('<article id="card"')
-    assert "newer words" in html and "<!doctype" not in html
-    assert db_client.get(f"/day/{TODAY}/card").status_code == 200  # no revision: fresh card
-
-
-def test_the_card_without_a_user_or_for_a_wrong_day(client):
-    assert client.get(f"/day/{TODAY}/card").status_code == 204  # creates nobody
-    assert client.get("/").status_code == 200
-    assert client.get("/day/2000-01-01/card").status_code == 404
-    assert client.get("/day/nonsense/card").status_code == 404
-
-
-# ------------------------------------------------------------------------------------------
-# Cache-Control: the HTTP cache never answers for a person's pages without asking
-
-
-@pytest.mark.parametrize(
-    "path", ["/", f"/day/{TODAY}", "/day/2026-11-27", "/progress", "/settings", "/strategies"]
-)
-def test_pages_are_private_and_revalidated(client, path):
-    client.get("/")
-    response = client.get(path)
-    assert response.status_code == 200
-    assert response.headers["Cache-Control"] == "private, no-cache"
-
-
-def test_partials_and_refusals_are_private_and_revalidated(client):
-    client.get("/")
-    for response in (
-        client.post(DONE, headers=HTMX),
-        client.post(REFLECT, data={"text": "x" * 2001}, headers=HTMX),
-        client.get(f"/day/{TODAY}/card"),
-        client.get("/day/2000-01-01"),
-    ):
-        assert response.headers["Cache-Control"] == "private, no-cache", response.status
-
-
-def test_hashed_static_files_stay_immutable(client):
-    html = client.get("/").get_data(as_text=True)
-    css = re.search(r'href="(/static/[^"]+\.css[^"]*)"', html).group(1)
-    assert "immutable" in client.get(css).headers["Cache-Control"]
-
-
-# ------------------------------------------------------------------------------------------
-# Hostile revisions: never a 5xx, and a refused write changes nothing
-
-
-@pytest.fixture(scope="module")
-def revision_app(tmp_path_factory):
-    app = make_app(tmp_path_factory.mktemp("revisions"))
-    client = app.test_client()
-    client.get("/")
-    client.post(DONE)
-    client.post(REFLECT, data={"text": "kept safe"})
-    app.extensions["revision_client"] = client
-    return app
-
-
-@settings(max_examples=150, deadline=None, database=None)
-@given(revision=nasty, done=nasty, text=nasty, fragment=st.booleans())
-def test_hostile_revisions_never_break_the_server(revision_app, revision, done, text, fragment):
-    client = revision_app.extensions["revision_client"]
-    headers = HTMX if fragment else {}
-    form = {"text": text, "revision": revision}
-    check(revision_app, client, "POST", REFLECT, data=form, headers=headers)
-    check(revision_app, client, "POST", UNDO, data={"revision": revision}, headers=headers)
-    query = {"revision": revision, "done": done}
-    check(revision_app, client, "GET", f"/day/{TODAY}/card", query_string=query)
