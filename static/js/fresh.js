@@ -6,8 +6,9 @@
    card's forms are held (inert) while we ask the server for the card again with the
    revisions it shows (`/day/<day>/card?revision=&done=`): 204 means it is current, 200 brings
    the current card, whose Done area and reflection replace the old ones. A reflection with
-   an unsaved draft is kept as it is, with its old revision: saving it meets the server's
-   conflict answer (both texts) instead of overwriting newer words. A card with writes
+   an unsaved draft (or a conflict still to settle) is kept as it is, with its old revision:
+   saving it meets the server's conflict answer (both texts) instead of overwriting newer
+   words. A card with writes
    waiting in the offline outbox (its "saved on this phone" notes) is left to the outbox.
    Offline, or on any failure, the forms are released as they were. */
 "use strict";
@@ -25,9 +26,10 @@
     else card.removeAttribute("aria-busy");
   }
 
+  // Words on screen that the server does not hold: an unsaved draft, or a conflict's "Yours".
   function hasDraft(part) {
     var field = part.querySelector("textarea");
-    return field !== null && field.value !== field.defaultValue;
+    return part.classList.contains("conflict") || (field !== null && field.value !== field.defaultValue);
   }
 
   function replaceParts(card, html) {
