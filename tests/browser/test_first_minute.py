@@ -95,11 +95,12 @@ def test_done_is_within_the_first_screen_on_day_1_and_on_the_longest_practice(
     goto_ready(page, live_server.url + "/")
     expect(page.locator("#card .day-label")).to_contain_text(f"Day {n}")
     assert_done_on_first_screen(page)
-    # The practice text stays whole: every step can be scrolled into view above the bar.
-    last = page.locator("#card .ask p")
-    last.scroll_into_view_if_needed()
-    box = last.bounding_box()
-    assert box["y"] + box["height"] <= tab_bar_top(page)
+    # The practice text stays whole: scrolled to, each part of it is seen, not covered.
+    for part in page.locator("#card .steps li, #card .try p, #card .ask p").all():
+        part.evaluate("el => el.scrollIntoView({ block: 'center' })")
+        box = part.bounding_box()
+        middle = f"{box['x'] + box['width'] / 2}, {box['y'] + box['height'] / 2}"
+        assert part.evaluate(f"el => el.contains(document.elementFromPoint({middle}))")
 
 
 def test_every_target_is_at_least_24px_and_main_actions_44px(live_server, new_context, guard):
@@ -164,8 +165,14 @@ def test_the_day_2_preview_does_not_mark_the_today_tab(live_server, new_context,
     today = fresh(page, live_server.url)
     tab = page.locator("nav.tabs").get_by_role("link", name="Today")
     assert tab.get_attribute("aria-current") == "page"
+    # The card says what its numbers are, and when Done is meant.
+    expect(page.locator("#card .day-label")).to_have_text("Day 1 of your practice")
+    expect(page.locator("#card .way")).to_contain_text("Way 1 of 6: ")
+    expect(page.locator("#card .minutes")).to_contain_text("Tap Done once you have tried it")
     goto_ready(page, f"{live_server.url}/day/{(today + timedelta(days=1)).isoformat()}")
     assert tab.get_attribute("aria-current") is None
+    expect(page.locator("#card .day-label")).to_have_text("Day 2 of your practice")
+    expect(page.locator("#card .minutes")).not_to_contain_text("Tap Done")
     goto_ready(page, f"{live_server.url}/day/{today.isoformat()}")
     assert tab.get_attribute("aria-current") == "page"
 
