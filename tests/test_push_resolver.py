@@ -9,6 +9,7 @@ tests/test_webpush.py and tests/test_dispatch.py.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 
 import pytest
@@ -65,7 +66,9 @@ def resolve(host: str, **options):
         finally:
             await resolver.close()
 
-    return asyncio.run(run())
+    # A thread of its own: a browser test's Playwright may hold this thread's event loop.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 def test_a_name_resolving_to_loopback_is_refused():

@@ -92,7 +92,7 @@ def test_first_visit_is_day_one_and_the_browser_zone_reanchors_it(app, client, c
     )
     user = _user(app)
     assert user.time_zone == "Asia/Tokyo" and user.first_date == date(2026, 11, 27)
-    assert "Day 1 · 1 of 6" in client.get("/").get_data(as_text=True)
+    assert "Day 1 of your practice" in client.get("/").get_data(as_text=True)
 
 
 def test_zone_change_after_practising_keeps_every_dates_practice(app, client, clock):
@@ -108,7 +108,7 @@ def test_zone_change_after_practising_keeps_every_dates_practice(app, client, cl
     # Fly east across midnight: local date jumps to the 27th, which is simply Day 2.
     client.post("/settings/timezone", data={"time_zone": "Asia/Tokyo"}, headers=HTMX)
     title, html = _card_practice(client)
-    assert title == before["2026-11-27"] and "Day 2 · 2 of 6" in html
+    assert title == before["2026-11-27"] and "Day 2 of your practice" in html
     after = {d: _card_practice(client, f"/day/{d}")[0] for d in before}
     assert after == before
     assert _user(app).first_date == date(2026, 11, 26)
@@ -116,7 +116,7 @@ def test_zone_change_after_practising_keeps_every_dates_practice(app, client, cl
     # Fly back west: today is the 26th again, the same day (done), not a new one.
     client.post("/settings/timezone", data={"time_zone": "America/Los_Angeles"}, headers=HTMX)
     title, html = _card_practice(client)
-    assert title == before["2026-11-26"] and "Day 1 · 1 of 6" in html and "is-done" in html
+    assert title == before["2026-11-26"] and "Day 1 of your practice" in html and "is-done" in html
 
 
 def test_a_zone_west_of_day_one_never_shows_day_zero(app, client, clock):
@@ -128,7 +128,7 @@ def test_a_zone_west_of_day_one_never_shows_day_zero(app, client, clock):
     client.post("/day/2026-11-27/done", headers=HTMX)  # Day 1 is the 27th and has activity
     client.post("/settings/timezone", data={"time_zone": "Pacific/Honolulu"}, headers=HTMX)
     html = client.get("/").get_data(as_text=True)
-    assert "Day 1 · 1 of 6" in html and 'data-day="2026-11-27"' in html
+    assert "Day 1 of your practice" in html and 'data-day="2026-11-27"' in html
 
 
 def test_a_detected_zone_never_overrides_a_chosen_one(app, client):
@@ -149,4 +149,4 @@ def test_the_day_advances_at_local_midnight(app, client, clock):
     clock.now = datetime(2026, 11, 27, 4, 59, tzinfo=UTC)  # 23:59 in New York
     assert "Day 1 ·" in client.get("/").get_data(as_text=True)
     clock.now = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)  # midnight
-    assert "Day 2 · 2 of 6" in client.get("/").get_data(as_text=True)
+    assert "Day 2 of your practice" in client.get("/").get_data(as_text=True)
