@@ -8,7 +8,8 @@ One anonymous user row per browser cookie. Everything a user writes hangs off `u
   whose hash the row keeps), each with its own `PushSubscription` rows;
 - single-use codes of any kind in one table, `Code`: "use on another device" codes now, and
   partner invites (issue 15) with their optional display name;
-- a partner link later: user ids are opaque random strings that can be shared in a link table.
+- a partner link (issue 15): `PartnerLink` rows, one per person in a couple, and the
+  `ThankYou` notes they send; every read across two users goes through together/access.py.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     event,
+    false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -73,6 +76,10 @@ class User(db.Model):
     # instant but keeps the day, so a retry that runs late can never become "tomorrow's".
     next_reminder_day: Mapped[date | None] = mapped_column(Date, nullable=True)
     reminder_lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    # Together (issue 15): the two switches in Settings, on by default.
+    thanks_notifications: Mapped[bool] = mapped_column(default=True, server_default=true())
+    partner_did_it_notifications: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     completions: Mapped[list[Completion]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -128,6 +135,9 @@ class Reflection(db.Model):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # "Share with <name>": off by default; the partner sees it only under together/access.py's
+    # mutual-reveal rule, and switching it off hides it at once.
+    shared: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     user: Mapped[User] = relationship(back_populates="reflections")
 
@@ -222,7 +232,51 @@ class ReminderSent(db.Model):
     __table_args__ = (UniqueConstraint("user_id", "day", name="uq_reminder_user_day"),)
 
 
+class PartnerLink(db.Model):
+    """One side of a couple: `user_id` practises with `partner_id` since `since`. A link is
+    two rows, one per person, written together. `user_id` is the primary key and
+    `partner_id` is unique, so the database itself allows one partner at a time. Deleting
+    either user deletes both rows (ON DELETE CASCADE on both columns): "Delete everything"
+    unlinks first."""
+
+    __tablename__ = "partner_links"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    partner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    # What the partner chose to be called (the name this user sees).
+    partner_name: Mapped[str] = mapped_column(String(40))
+    # The date of joining (the joiner's local date): the shared calendar starts here.
+    since: Mapped[date] = mapped_column(Date)
+    # Day 1 of the shared calendar: the inviter's own Day 1, so the inviter's days never move.
+    anchor: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+THANKS_MAX = 140
+
+
+class ThankYou(db.Model):
+    """A thank-you from one partner to the other. `day` is the sender's local date (the
+    three-a-day limit); `seen_at` is set when the receiver closes the note."""
+
+    __tablename__ = "thank_yous"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    receiver_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    text: Mapped[str] = mapped_column(String(THANKS_MAX))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (Index("ix_thank_yous_sender_day", "sender_id", "day"),)
+
+
 # Every table holding a user's rows, for export and for the delete check.
+# (The partner link and thank-yous are two people's rows: together/export.py exports them,
+# and ON DELETE CASCADE deletes them with either person.)
 USER_TABLES = (Completion, Reflection, AppliedWrite, Device, Code, PushSubscription, ReminderSent)
 
 
