@@ -233,11 +233,9 @@ class ReminderSent(db.Model):
 
 
 class PartnerLink(db.Model):
-    """One side of a couple: `user_id` practises with `partner_id` since `since`. A link is
-    two rows, one per person, written together. `user_id` is the primary key and
-    `partner_id` is unique, so the database itself allows one partner at a time. Deleting
-    either user deletes both rows (ON DELETE CASCADE on both columns): "Delete everything"
-    unlinks first."""
+    """One side of a couple (a link is two rows, one per person). The primary key and the
+    unique `partner_id` make one partner at a time a database rule; both columns cascade,
+    so deleting either person unlinks."""
 
     __tablename__ = "partner_links"
 
@@ -258,8 +256,7 @@ THANKS_MAX = 140
 
 
 class ThankYou(db.Model):
-    """A thank-you from one partner to the other. `day` is the sender's local date (the
-    three-a-day limit); `seen_at` is set when the receiver closes the note."""
+    """A note between partners; `day` is the sender's local date (three a day)."""
 
     __tablename__ = "thank_yous"
 
@@ -275,8 +272,7 @@ class ThankYou(db.Model):
 
 
 # Every table holding a user's rows, for export and for the delete check.
-# (The partner link and thank-yous are two people's rows: together/export.py exports them,
-# and ON DELETE CASCADE deletes them with either person.)
+# (Partner links and thank-yous are two people's rows: see together/export.py.)
 USER_TABLES = (Completion, Reflection, AppliedWrite, Device, Code, PushSubscription, ReminderSent)
 
 
