@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test install install-test vendor migrate instance lint audit bench clean
+.PHONY: run test install install-test vendor migrate instance lint audit bench mutation clean
 
 run: install instance migrate
 	PORT=$(PORT) HOST=$(HOST) scripts/serve
@@ -65,10 +65,21 @@ audit: install-test
 
 # Benchmarks, never run by `make test`: the table goes to BENCHMARKS.md and bench/results.json.
 # Servers, databases and keys live in temporary directories, so instance/ is left alone.
-# BENCH_ARGS="--only throughput --quick" for a partial run (written to bench/out/).
+# BENCH_ARGS="--only server --quick" for a partial run (written to bench/out/).
 bench: install-test
 	scripts/system-packages chromium wrk
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# Mutation testing of the pure modules (pyproject.toml, [tool.mutmut]: which modules, which
+# tests), never run by `make test`: fails unless at least MUTATION_MIN % of mutants are killed.
+# mutmut works on a copy of the tree in mutants/ (git-ignored), made afresh each time.
+MUTATION_MIN ?= 90
+mutation: install-test instance-test
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 > mutants.log 2>&1 || (tail -c 3000 mutants.log; exit 1)
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/mutmut results
+	scripts/mutation-score mutants/mutmut-cicd-stats.json $(MUTATION_MIN)
+
 clean:
-	rm -rf $(VENV) node_modules static/vendor
+	rm -rf $(VENV) node_modules static/vendor mutants mutants.log

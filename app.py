@@ -241,6 +241,8 @@ def _register_errors(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     """Feature packages add their own command groups (reminders, push) here."""
+    import bookkeeping
     from reminders import cli as reminders_cli
 
     reminders_cli.init_app(app)
+    bookkeeping.init_app(app)

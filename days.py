@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from content.calendar import DAYS_AHEAD, DEFAULT_ZONE, local_today, parse_day
 from content.library import Library, Practice, Strategy, day_number
 from models import Completion, Reflection, db
+from revisions import revision_of
 
 # A device whose clock or zone runs ahead of the zone in settings may be a day ahead of us;
 # its offline writes for "its" today must still be kept.
@@ -96,6 +97,10 @@ class DayView:
     recent_done: int
     recent_span: int
     last_day: date  # the furthest day that may be opened
+    # What the page's writes are based on (see revisions.py): the reflection's and the
+    # completion's revisions when the card was drawn.
+    revision: str = "0"
+    done_revision: str = "0"
 
     @property
     def previous_day(self) -> date | None:
@@ -116,30 +121,34 @@ def build_day(library: Library, user, day: date, today: date, ahead: int = 0) ->
     number = day_number(user.first_date, day)
     strategy, practice = library.for_day(number)
     start = recent_start(user.first_date, today)
-    done, reflection, recent_done = _day_state(user.id, day, start, today)
+    done_at, reflection, updated_at, recent_done = _day_state(user.id, day, start, today)
     return DayView(
         day=day,
         number=number,
         strategy=strategy,
         practice=practice,
         is_today=day == today,
-        done=done is not None,
+        done=done_at is not None,
         reflection=reflection or "",
         can_write=day <= today + timedelta(days=ahead),
         recent_done=recent_done,
         recent_span=(today - start).days + 1,
         last_day=today + timedelta(days=DAYS_AHEAD),
+        revision=revision_of(updated_at),
+        done_revision=revision_of(done_at),
     )
 
 
 def _day_state(user_id: str, day: date, start: date, today: date):
-    """The day's completion, its reflection and the days done since `start`, in one round
-    trip: the day page is the most requested page."""
-    done = select(Completion.id).where(Completion.user_id == user_id, Completion.day == day)
-    text = select(Reflection.text).where(Reflection.user_id == user_id, Reflection.day == day)
+    """When the day was done, its reflection and when that was written, and the days done
+    since `start`, in one round trip: the day page is the most requested page."""
+    done = select(Completion.done_at).where(Completion.user_id == user_id, Completion.day == day)
+    mine = (Reflection.user_id == user_id, Reflection.day == day)
+    text = select(Reflection.text).where(*mine)
+    updated = select(Reflection.updated_at).where(*mine)
     recent = _count_done(user_id, start, today)
-    query = select(done.scalar_subquery(), text.scalar_subquery(), recent.scalar_subquery())
-    return db.session.execute(query).one()
+    subqueries = (done, text, updated, recent)
+    return db.session.execute(select(*(q.scalar_subquery() for q in subqueries))).one()
 
 
 def _count_done(user_id: str, start: date, end: date):

@@ -84,6 +84,9 @@ def _security_headers(response):
         headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
+        # A person's own state: never kept by a shared cache, never reused unasked (not
+        # no-store: that would cost the back/forward cache; static/js/fresh.js revalidates).
+        headers.setdefault("Cache-Control", "private, no-cache")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
     return response

@@ -1,15 +1,18 @@
 """`python -m bench`: run every benchmark in one process run, print the table, write the files.
 
     .venv/bin/python -m bench                              # all six, full sizes (make bench)
-    .venv/bin/python -m bench --only page_weight,throughput
+    .venv/bin/python -m bench --only page_weight,server
     .venv/bin/python -m bench --quick                      # smaller sizes, for development
+    .venv/bin/python -m bench --render                     # BENCHMARKS.md from results.json
+    .venv/bin/python -m bench --keep-as-baseline "before (00e8a57)"
 
 Only a complete, full-size run writes the committed `BENCHMARKS.md` and `bench/results.json`;
 `--only` and `--quick` runs write theirs to the git-ignored `bench/out/` (unless `--write`),
 so a partial run never replaces the reference figures. A benchmark that fails is reported
 in the table as an error, the others still run, and the exit status is 1.
-`bench/findings.md` (the analysis of the targets not met: causes, what was tried, what to
-change) is appended to BENCHMARKS.md as it stands.
+`bench/findings.md` (what the figures say) is appended to BENCHMARKS.md as it stands.
+`bench/baseline.json` (a results.json kept with `--keep-as-baseline LABEL`: the figures of
+an earlier commit) adds a column of those figures beside the new ones.
 """
 
 from __future__ import annotations
@@ -24,14 +27,10 @@ import time
 import traceback
 from collections.abc import Sequence
 
-from bench.common import (
-    CHROMIUM,
-    OUT,
-    ROOT,
-    Context,
+from bench.common import CHROMIUM, OUT, ROOT, Context, log
+from bench.report import (
     Result,
     git_commit,
-    log,
     machine_info,
     now_text,
     render_report,
@@ -40,30 +39,25 @@ from bench.common import (
     write_json,
 )
 
-BENCHMARKS = [
-    "page_weight",
-    "lighthouse",
-    "offline_repeat",
-    "throughput",
-    "push_fanout",
-    "claim_cost",
-]
+BENCHMARKS = ["page_weight", "lighthouse", "offline_repeat", "server", "push", "claim_cost"]
+RESULTS = ROOT / "bench" / "results.json"
+BASELINE = ROOT / "bench" / "baseline.json"
+FINDINGS = ROOT / "bench" / "findings.md"
 
 STANDING_NOTES = [
-    "Page weight is judged on the bytes until the `load` event, headers included (what a "
-    "phone waits for on a first visit, over HTTP/1.1 as served here). The service worker's "
-    "background precache and offline pages come after `load`; they are reported beside it "
-    "with no target of their own.",
+    "Page weight counts every byte the page itself requests on a first visit until the "
+    "network is idle, headers included, as Lighthouse's `total-byte-weight` does; the "
+    "service worker's background precache is reported beside it, not judged.",
     "Lighthouse runs are first visits (fresh profile, no cookie): a new anonymous user for "
     "`/` and `/progress`. Its mobile defaults apply: simulated slow 4G and a 4x CPU "
     "slowdown on top of this machine's own speed (`benchmarkIndex` in results.json).",
-    "Throughput: gunicorn as configured in `gunicorn.conf.py`, wrk in another process on "
-    "the same 2 cores; both sides of the ratio share that handicap.",
-    "Push fan-out: the push service runs in its own process on the same 2 cores as the "
-    "sender; the encryption-only figure uses both cores and no HTTP.",
-    'Claim cost: "does not grow" is judged on the work per claim (SQLite VM steps, '
-    "PostgreSQL due-index entries read), exact where timings are not; its 1.5x limit for "
-    "100x more not-due users is this bench's reading of the issue's words.",
+    "Server: gunicorn as configured in `gunicorn.conf.py`, wrk (8 connections) in another "
+    "process on the same cores.",
+    "Push: the push service (20 ms per push) runs in its own process on the same cores as "
+    "the one dispatcher process, which is driven only through `flask reminders dispatch`.",
+    'Claim cost: "flat" is judged on the work per claim (SQLite VM steps, PostgreSQL '
+    "rows of users read by the plan), exact where timings are not: 100x more users not due may "
+    "cost at most 1.5x.",
 ]
 
 
@@ -76,7 +70,39 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--write", action="store_true", help="write BENCHMARKS.md even for a partial or quick run"
     )
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite BENCHMARKS.md from results.json"
+    )
+    parser.add_argument(
+        "--keep-as-baseline",
+        metavar="LABEL",
+        help="only copy results.json to bench/baseline.json, its column headed LABEL",
+    )
     return parser.parse_args(argv)
+
+
+def read_json(path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def keep_as_baseline(label: str) -> None:
+    data = read_json(RESULTS)
+    if data is None:
+        raise SystemExit(f"no {RESULTS.relative_to(ROOT)} to keep")
+    data["meta"]["label"] = label
+    write_json(BASELINE, data)
+
+
+def render(data: dict, md_path) -> str:
+    """BENCHMARKS.md from a results.json's content, the findings and the baseline."""
+    results = [Result.from_dict(r) for r in data["results"]]
+    appendix = FINDINGS.read_text() if FINDINGS.exists() else ""
+    notes = STANDING_NOTES + data["meta"].get("notes", [])
+    report = render_report(
+        results, data["machine"], data["meta"], notes, appendix, read_json(BASELINE)
+    )
+    md_path.write_text(report)
+    return report
 
 
 def selected(only: str) -> list[str]:
@@ -98,6 +124,12 @@ def load_average() -> list[float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.keep_as_baseline:
+        keep_as_baseline(args.keep_as_baseline)
+        return 0
+    if args.render:
+        render(read_json(RESULTS), ROOT / "BENCHMARKS.md")
+        return 0
     names = selected(args.only)
     ctx = Context(quick=args.quick)
     commit_at_start = git_commit()
@@ -139,26 +171,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmarks": timings,
         "load": load_summary(timings),
     }
-    notes = STANDING_NOTES + ctx.notes
-    findings = ROOT / "bench" / "findings.md"
-    appendix = findings.read_text() if findings.exists() else ""
-    report = render_report(results, machine, meta, notes, appendix)
+    meta["notes"] = ctx.notes
     if complete or args.write:
-        md_path, json_path = ROOT / "BENCHMARKS.md", ROOT / "bench" / "results.json"
+        md_path, json_path = ROOT / "BENCHMARKS.md", RESULTS
     else:
         OUT.mkdir(parents=True, exist_ok=True)
         md_path, json_path = OUT / "BENCHMARKS.md", OUT / "results.json"
-    md_path.write_text(report)
     met, missed, judged = summary_counts(results)
-    write_json(
-        json_path,
-        {
-            "machine": machine,
-            "meta": meta,
-            "summary": {"met": met, "not_met": missed, "judged": judged, "failed": failed},
-            "results": [r.to_dict() for r in results],
-        },
-    )
+    data = {
+        "machine": machine,
+        "meta": meta,
+        "summary": {"met": met, "not_met": missed, "judged": judged, "failed": failed},
+        "results": [r.to_dict() for r in results],
+    }
+    write_json(json_path, data)
+    render(data, md_path)
     print(render_table(results))
     print(
         f"\n{met} of {judged} targets met; written to {md_path.relative_to(ROOT)}, "
@@ -204,11 +231,6 @@ def changed_files(at_start: str, at_end: str) -> list[str] | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return [line for line in out.splitlines() if line]
-
-
-def run_mode(quick: bool, names: Sequence[str]) -> str:
-    mode = "quick" if quick else "full"
-    return mode if list(names) == BENCHMARKS else f"{mode}, only {','.join(names)}"
 
 
 def software_versions() -> str:

@@ -1,183 +1,65 @@
 """6. Due-claim cost: the time to claim a batch of 1,000 due users, with 10,000 and then
 1,000,000 users who are not due, in SQLite and in PostgreSQL.
 
-The claim is the dispatcher's own (`reminders.dispatch.Dispatcher.claim` with
-`REMINDER_BATCH_SIZE = 1000`): one `UPDATE users SET reminder_lease_until = ... WHERE id IN
-(SELECT ... WHERE next_reminder_at <= now AND lease expired ORDER BY next_reminder_at LIMIT
-1000 [FOR UPDATE SKIP LOCKED]) RETURNING ...`, committed. Each timing covers that statement
-and its commit; between timings the 1,000 leases are cleared again (not timed), so every
-claim sees the same 1,000 due users.
+The claim is the dispatcher's own (`dispatcher_claim` below, `REMINDER_BATCH_SIZE = 1000`),
+committed. Each timing covers its statements and commit; between timings the 1,000 leases
+are cleared again (not timed), so every claim sees the same 1,000 due users.
 
-The schema is the real one (Alembic migrations). Users are generated once per run and reused:
-1,000 due (instants in the past few minutes) and 10,000 not due (instants over the next 24
-hours, whole minutes, as reminder times are); then 990,000 more not-due users are added in
-bulk (SQLite: `executemany` in one transaction; PostgreSQL: `COPY`) and the same 1,000 are
-claimed again. PostgreSQL runs `ANALYZE` after loading and `VACUUM` between timings (not
-timed), as autovacuum would.
-PostgreSQL uses its own database, `closer_bench`, created afresh (never the tests' `test`).
+The schema is the real one (Alembic migrations). Users (bench/claim_data.py): 1,000 due
+(instants in the past few minutes) and 10,000 not due (instants over the next 24 hours, whole
+minutes, as reminder times are); then 990,000 more not-due users are added in bulk and the
+same 1,000 are claimed again. PostgreSQL runs `ANALYZE` after loading and `VACUUM` between
+timings (not timed), as autovacuum would.
 
 "Does not grow" is judged on the work one claim does, which timing noise cannot blur:
-SQLite's virtual-machine steps for the claim statement, PostgreSQL's entries read from the
-due index (`EXPLAIN ANALYZE`, rolled back). The time ratio is shown beside it; it moves with
-the neighbours and with cache misses in a 100x larger table, not with a scan.
+SQLite's virtual-machine steps for the claim's statements, PostgreSQL's rows of `users` read
+by every scan of the plan (`EXPLAIN ANALYZE`, rolled back), so a sequential scan would count
+the whole table. The time ratio is shown beside it; it moves with the neighbours and with
+cache misses in a 100x larger table.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import random
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
-from datetime import time as clock
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import Context, Result, Target, log, median, ratio
+from bench.claim_data import (
+    BATCH,
+    Population,
+    build_app,
+    drop_postgres_database,
+    fresh_postgres_database,
+    load_postgres,
+    load_sqlite,
+    migrate,
+)
+from bench.common import Context, log
+from bench.report import Result, Target, median, ratio
 
 GROUP = "claim_cost"
-BATCH = 1000
 LIMIT_MS = 50.0
 GROWTH_LIMIT = 1.5  # "does not grow": 100x more not-due users may cost at most 1.5x
-DUE_INDEX = "ix_users_next_reminder_at"
-WORK_UNITS = {"SQLite": "VM steps", "PostgreSQL": "due-index entries visited"}
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DB = os.environ.get("BENCH_PG_DB", "closer_bench")
-
-COLUMNS = (
-    "id",
-    "created_at",
-    "time_zone",
-    "time_zone_confirmed",
-    "first_date",
-    "reminder_time",
-    "reminder_every",
-    "reminder_unanswered",
-    "next_reminder_at",
-    "next_reminder_day",
-)
-
-
-class Population:
-    """Generates user rows: a few due now, the rest due at some minute in the next 24 hours."""
-
-    def __init__(self, now: datetime, seed: int = 6) -> None:
-        self.now = now
-        self.rng = random.Random(seed)
-        self.created = now - timedelta(days=30)
-        self.first = (now - timedelta(days=30)).date()
-
-    def row(self, due: bool) -> tuple:
-        if due:
-            at = self.now - timedelta(seconds=self.rng.randrange(1, 600))
-        else:
-            at = (self.now + timedelta(minutes=self.rng.randrange(1, 24 * 60))).replace(
-                second=0, microsecond=0
-            )
-        return (
-            self.rng.randbytes(16).hex(),
-            self.created,
-            "UTC",
-            True,
-            self.first,
-            clock(at.hour, at.minute),
-            1,
-            0,
-            at,
-            at.date(),
-        )
-
-    def rows(self, n: int, due: bool) -> list[tuple]:
-        return [self.row(due) for _ in range(n)]
-
-
-# -- loading ------------------------------------------------------------------------------
-
-
-def sqlite_text(rows: list[tuple]) -> list[tuple]:
-    """Rows as SQLAlchemy stores them in SQLite (its own string formats for dates and times),
-    so the claim's comparisons see exactly what the app would have written."""
-    from sqlalchemy import Date, DateTime, Time
-    from sqlalchemy.dialects import sqlite
-
-    dialect = sqlite.dialect()
-    as_dt, as_date, as_time = (
-        kind().dialect_impl(dialect).bind_processor(dialect) for kind in (DateTime, Date, Time)
-    )
-    return [
-        (
-            uid,
-            as_dt(created),
-            zone,
-            1 if ok else 0,
-            as_date(first),
-            as_time(t),
-            e,
-            u,
-            as_dt(at),
-            as_date(day),
-        )
-        for uid, created, zone, ok, first, t, e, u, at, day in rows
-    ]
-
-
-def load_sqlite(app, rows: list[tuple]) -> None:
-    from models import db
-
-    placeholders = ",".join("?" * len(COLUMNS))
-    sql = f"INSERT INTO users ({','.join(COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
-    with app.app_context():
-        raw = db.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            cursor.executemany(sql, sqlite_text(rows))
-            raw.commit()
-        finally:
-            raw.close()
-
-
-def load_postgres(app, rows: list[tuple]) -> None:
-    from models import db
-
-    with app.app_context():
-        raw = db.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            with cursor.copy(f"COPY users ({','.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute("ANALYZE users")
-            raw.commit()
-        finally:
-            raw.close()
-
-
-def fresh_postgres_database() -> str:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{PG_DB}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{PG_DB}"
-
-
-def drop_postgres_database() -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-
+WORK_UNITS = {"SQLite": "VM steps", "PostgreSQL": "rows of users read"}
 
 # -- claiming ----------------------------------------------------------------------------
 
 
-def vacuum(app) -> None:
-    """PostgreSQL: clear the dead row versions the last claim and its reset left (not timed).
+def dispatcher_claim(now: datetime) -> list:
+    """The dispatcher's own claim of one batch, committed; the ids it claimed. The one place
+    that knows where the reminders package keeps its claim: adapt here if it moves."""
+    from reminders.dispatch import Dispatcher, DispatchReport
 
-    Without it every repeat would leave 2,000 more dead versions in the due end of the index
-    and each timing would be slower than the one before; in production autovacuum keeps the
-    table in this state. SQLite updates in place and needs nothing."""
+    _lease, rows = Dispatcher(None, now, DispatchReport()).claim()
+    return [row.id for row in rows]
+
+
+def vacuum(app) -> None:
+    """PostgreSQL: clear the dead row versions the last claim and its reset left (not timed),
+    as autovacuum keeps the table in production; without it each timing would be slower than
+    the one before. SQLite updates in place and needs nothing."""
     from models import db
 
     if db.engine.dialect.name != "postgresql":
@@ -186,125 +68,105 @@ def vacuum(app) -> None:
         conn.exec_driver_sql("VACUUM users")
 
 
-def time_claims(app, now: datetime, repeats: int) -> list[float]:
-    """Milliseconds per claim of one batch (statement + commit); leases cleared in between."""
+def release(ids: list) -> None:
+    """Hand the claimed users back (not timed), so the next claim sees the same 1,000."""
     from sqlalchemy import update
 
     from models import User, db
-    from reminders.dispatch import Dispatcher, DispatchReport
 
     users = User.__table__
+    db.session.execute(update(users).where(users.c.id.in_(ids)).values(reminder_lease_until=None))
+    db.session.commit()
+
+
+def time_claims(app, now: datetime, repeats: int) -> list[float]:
+    """Milliseconds per claim of one batch (its statements and commit)."""
+    from models import db
+
     timings = []
     with app.app_context():
-        dispatcher = Dispatcher(None, now, DispatchReport())
         vacuum(app)
         for _ in range(repeats):
             started = time.perf_counter()
-            _lease, rows = dispatcher.claim()
+            ids = dispatcher_claim(now)
             timings.append((time.perf_counter() - started) * 1000)
-            if len(rows) != BATCH:
-                raise RuntimeError(f"claimed {len(rows)} users, expected {BATCH}")
-            db.session.execute(
-                update(users)
-                .where(users.c.id.in_([r.id for r in rows]))
-                .values(reminder_lease_until=None)
-            )
-            db.session.commit()
+            if len(ids) != BATCH:
+                raise RuntimeError(f"claimed {len(ids)} users, expected {BATCH}")
+            release(ids)
             vacuum(app)
         db.session.remove()
     return timings
 
 
-class _Captured(Exception):
-    pass
+def claim_statements(app, now: datetime) -> list[tuple[str, object]]:
+    """The SQL one claim sends that reads the due users, caught with SQLAlchemy's documented
+    `before_cursor_execute` event while the claim really runs (then released)."""
+    from sqlalchemy import event
 
-
-def claim_statement(app, now: datetime):
-    """The dispatcher's own claim statement, caught on its way to the database (not run)."""
     from models import db
-    from reminders.dispatch import Dispatcher, DispatchReport
 
-    captured = []
+    seen = []
 
-    def capture(statement, *args, **kwargs):
-        captured.append(statement)
-        raise _Captured
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        if "next_reminder_at" in statement:
+            seen.append((statement, parameters))
 
-    dispatcher = Dispatcher(None, now, DispatchReport())
-    db.session.execute = capture  # the scoped session's attribute shadows its method
+    event.listen(db.engine, "before_cursor_execute", grab)
     try:
-        dispatcher.claim()
-    except _Captured:
-        pass
+        ids = dispatcher_claim(now)
     finally:
-        del db.session.execute
-    db.session.rollback()
-    return captured[0]
+        event.remove(db.engine, "before_cursor_execute", grab)
+    release(ids)
+    vacuum(app)  # as before every timed claim: no dead versions of these rows in the index
+    return seen
 
 
 def claim_work(app, now: datetime) -> int:
     """How much one claim reads, exactly, whatever the machine is doing: SQLite's virtual
-    machine steps for the claim statement; PostgreSQL's entries visited in the due index
-    (`EXPLAIN ANALYZE`, rolled back). Flat means the claim never looks at not-due users."""
+    machine steps for the claim's statements; PostgreSQL's rows of `users` read by every
+    scan of its plan (`EXPLAIN ANALYZE`). Each is run again on a raw connection and rolled
+    back. Flat means the claim never looks at users who are not due."""
     from models import db
 
     with app.app_context():
-        statement = claim_statement(app, now)
-        if db.engine.dialect.name == "sqlite":
-            raw = db.session.connection().connection.dbapi_connection
-            steps = [0]
-
-            def count() -> int:
-                steps[0] += 1
-                return 0
-
-            raw.set_progress_handler(count, 100)
-            try:
-                db.session.execute(statement).all()
-            finally:
-                raw.set_progress_handler(None, 0)
-                db.session.rollback()
-            return steps[0] * 100
-        sql = str(
-            statement.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
-        )
+        statements = claim_statements(app, now)
+        raw = db.engine.raw_connection()
         try:
-            plan = db.session.connection().exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
-            tree = plan.scalar()
+            cursor = raw.cursor()
+            if db.engine.dialect.name == "sqlite":
+                steps = [0]
+
+                def count() -> int:
+                    steps[0] += 1
+                    return 0
+
+                raw.driver_connection.set_progress_handler(count, 100)
+                for statement, parameters in statements:
+                    cursor.execute(statement, parameters).fetchall()
+                raw.driver_connection.set_progress_handler(None, 0)
+                return steps[0] * 100
+            visited = 0
+            for statement, parameters in statements:
+                cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
+                tree = cursor.fetchone()[0]
+                tree = json.loads(tree) if isinstance(tree, str) else tree
+                visited += _rows_read(tree[0]["Plan"])
+            return visited
         finally:
-            db.session.rollback()
-        tree = json.loads(tree) if isinstance(tree, str) else tree
-        return _due_index_entries(tree[0]["Plan"])
+            raw.rollback()
+            raw.close()
 
 
-def _due_index_entries(node: dict) -> int:
-    visited = 0
-    if node.get("Index Name") == DUE_INDEX:
-        visited += int(node.get("Actual Rows", 0)) + int(node.get("Rows Removed by Filter", 0))
+def _rows_read(node: dict) -> int:
+    """Rows of `users` every scan in a plan read, index and table scans alike, filtered out
+    or not, over all their loops: a sequential scan shows up as the whole table."""
+    read = 0
+    if node.get("Node Type") != "ModifyTable" and node.get("Relation Name") == "users":
+        kept = int(node.get("Actual Rows", 0)) + int(node.get("Rows Removed by Filter", 0))
+        read += kept * int(node.get("Actual Loops", 1))
     for child in node.get("Plans", []):
-        visited += _due_index_entries(child)
-    return visited
-
-
-def build_app(database_url: str):
-    from app import create_app
-
-    return create_app(
-        {
-            "SECRET_KEY": "bench-" + os.urandom(24).hex(),
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REMINDER_BATCH_SIZE": BATCH,
-        }
-    )
-
-
-def migrate(app) -> None:
-    from flask_migrate import upgrade
-
-    from bench.common import ROOT
-
-    with app.app_context():
-        upgrade(directory=str(ROOT / "migrations"))
+        read += _rows_read(child)
+    return read
 
 
 def _since(started: float) -> float:

@@ -1,31 +1,23 @@
-"""What every benchmark shares: result records and targets, medians, the Markdown table, the
-machine description, and a real server (gunicorn, the production way) on a free port with its
-own temporary SQLite database, secret key and VAPID key.
-
-The pure helpers (Target, Result, median, render_table, render_report) are covered by
-tests/test_bench_smoke.py so that a broken bench shows up in `make test`.
-"""
+"""What every benchmark shares: paths, the Chromium they launch, the phone it emulates, and
+real processes: the app under gunicorn (the production way) on a free port with its own
+temporary SQLite database, secret key and VAPID key. The records and the report are in
+bench/report.py."""
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import platform
 import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,206 +53,6 @@ PHONE = {
 def log(message: str) -> None:
     """Progress goes to stderr, so stdout carries only the final table."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# -- targets and results ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """A limit a figure must stay within: `value <= limit` or `value >= limit`."""
-
-    op: str  # "<=" or ">="
-    limit: float
-    unit: str = ""
-
-    def __post_init__(self) -> None:
-        if self.op not in ("<=", ">="):
-            raise ValueError(f"target op must be <= or >=, not {self.op!r}")
-
-    def met(self, value: float | None) -> bool | None:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return None  # not measured: neither met nor missed
-        return value <= self.limit if self.op == "<=" else value >= self.limit
-
-    @property
-    def text(self) -> str:
-        sign = "≤" if self.op == "<=" else "≥"
-        return f"{sign} {format_value(self.limit, self.unit)}"
-
-
-@dataclass
-class Result:
-    """One figure: what it is, its value, and the target it is judged on (if any)."""
-
-    group: str  # the benchmark: "page_weight", "throughput"...
-    name: str  # what the figure is, for people
-    value: float | None
-    unit: str
-    target: Target | None = None
-    runs: list[float] = field(default_factory=list)  # the individual runs behind a median
-    note: str = ""
-    detail: dict = field(default_factory=dict)  # anything else worth keeping in results.json
-
-    @property
-    def met(self) -> bool | None:
-        return None if self.target is None else self.target.met(self.value)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["target"] = self.target.text if self.target else None
-        data["target_op"] = self.target.op if self.target else None
-        data["target_value"] = self.target.limit if self.target else None
-        data["met"] = self.met
-        return data
-
-
-def median(values: Iterable[float | None]) -> float | None:
-    """The median of the measured values; None when nothing was measured."""
-    clean = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return statistics.median(clean) if clean else None
-
-
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
-
-
-def format_value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "B":
-        return f"{value / 1024:.1f} KB" if value >= 1024 else f"{value:.0f} B"
-    if unit in ("ms", "s"):
-        return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    if unit == "x":
-        return f"{value:.2f}x"
-    if unit in ("req/s", "pushes/s", "users"):
-        return f"{value:,.0f} {unit}"
-    if unit == "score":
-        return f"{value:.0f}"
-    if unit == "":
-        return f"{value:.3f}" if abs(value) < 1 else f"{value:g}"
-    return f"{value:g} {unit}"
-
-
-def _met_text(met: bool | None) -> str:
-    return {True: "met", False: "**not met**", None: "–"}[met]
-
-
-def render_table(results: Sequence[Result]) -> str:
-    lines = [
-        "| Benchmark | Figure | Value | Target | Met |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for r in results:
-        target = r.target.text if r.target else "–"
-        name = r.name.replace("|", "\\|")
-        value = format_value(r.value, r.unit)
-        lines.append(f"| {r.group} | {name} | {value} | {target} | {_met_text(r.met)} |")
-    return "\n".join(lines)
-
-
-def summary_counts(results: Sequence[Result]) -> tuple[int, int, int]:
-    """(met, not met, judged) over the figures that have a target."""
-    judged = [r for r in results if r.target is not None]
-    met = sum(1 for r in judged if r.met is True)
-    missed = sum(1 for r in judged if r.met is False)
-    return met, missed, len(judged)
-
-
-def render_report(
-    results: Sequence[Result],
-    machine: dict,
-    meta: dict,
-    notes: Sequence[str] = (),
-    appendix: str = "",
-) -> str:
-    """BENCHMARKS.md: the machine, the date, the commit, the table, the notes, the appendix."""
-    met, missed, judged = summary_counts(results)
-    lines = [
-        "# Benchmarks",
-        "",
-        "Written by `make bench` (`.venv/bin/python -m bench`); every figure is also in",
-        "`bench/results.json`. Medians of several runs; figures compared with each other were",
-        "measured in the same run. See README, section Benchmarks, for how each one is taken.",
-        "",
-        f"- Date: {meta.get('date', '?')}",
-        f"- Commit: {meta.get('commit', '?')}",
-        f"- Machine: {machine.get('cpu_model', '?')}, {machine.get('cores', '?')} cores, "
-        f"{machine.get('memory_gb', '?')} GB memory, {machine.get('os', '?')}",
-        f"- Software: Python {machine.get('python', '?')}, {meta.get('software', '')}".rstrip(", "),
-        f"- Run: {meta.get('mode', 'full')}, {meta.get('seconds', 0):.0f} s",
-        f"- Load average (1 min, {machine.get('cores', '?')} cores) around each benchmark: "
-        f"{meta.get('load') or 'not recorded'}",
-        f"- Targets: {met} of {judged} met, {missed} not met",
-        "",
-        render_table(results),
-        "",
-    ]
-    if notes:
-        lines += ["## Notes", ""]
-        lines += [f"- {note}" for note in notes]
-        lines.append("")
-    if appendix.strip():
-        lines += [appendix.strip(), ""]
-    return "\n".join(lines)
-
-
-# -- the machine and the commit -----------------------------------------------------------
-
-
-def machine_info() -> dict:
-    cpu_model = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_gb = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
-                break
-    except OSError:
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "memory_gb": memory_gb,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-    }
-
-
-def git_commit() -> str:
-    """The commit measured, with `+dirty` when the working tree has uncommitted changes."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + ("+dirty" if dirty else "")
-
-
-def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # -- processes and servers ------------------------------------------------------------------
@@ -435,21 +227,9 @@ class Context:
         self.notes.append(text)
 
 
-def write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
-
-
 def launch_chromium(playwright, **kwargs):
     """The system Chromium through Playwright (never `playwright install`)."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, **kwargs)
-
-
-def wait_ready(page, timeout_ms: float = 30000) -> None:
-    """Until the page's scripts, which load after `load` and the first paint
-    (static/js/app.js), have all run and htmx has wired the page: `<html data-ready>`."""
-    page.wait_for_function(
-        "() => document.documentElement.dataset.ready === 'true'", timeout=timeout_ms
-    )
 
 
 def warm(url: str, paths: Sequence[str], rounds: int = 8, cookie: str | None = None) -> None:

@@ -3,7 +3,8 @@
 The dispatcher runs outside the web workers on purpose: one pass from cron, or the worker's
 loop beside the web server (`make run` starts it). Any number of them may run at once, on one
 machine or many: the leases keep them apart. One process is held to one core by the GIL, so
-to use N cores, run N workers.
+to use N cores, run N workers. The worker also prunes old bookkeeping once a day
+(bookkeeping.py; `flask maintenance prune` does the same from cron).
 """
 
 from __future__ import annotations
@@ -66,8 +67,17 @@ def dispatch_command(now_text: str | None) -> None:
 @reminders_cli.command("worker")
 @click.option("--interval", type=float, default=None, help="Seconds between passes (30).")
 @click.option("--passes", type=int, default=0, help="Stop after this many passes (0: never).")
-def worker_command(interval: float | None, passes: int) -> None:
-    """Loop: one pass every 30 seconds until SIGTERM or SIGINT (finishes the current pass)."""
+@click.option(
+    "--prune-every",
+    type=click.FloatRange(0),
+    default=None,
+    metavar="HOURS",
+    help="Hours between prunes of old bookkeeping, the first at start (24; 0: never).",
+)
+def worker_command(interval: float | None, passes: int, prune_every: float | None) -> None:
+    """Loop: one pass every 30 seconds until SIGTERM or SIGINT (finishes the current pass).
+    Once a day it also prunes the bookkeeping no rule reads any more (bookkeeping.py)."""
+    from bookkeeping import PRUNE_EVERY_HOURS, PruneTimer
     from reminders.dispatch import dispatch
     from reminders.sender import make_sender
 
@@ -80,6 +90,7 @@ def worker_command(interval: float | None, passes: int) -> None:
 
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
     sender = make_sender()
+    pruning = PruneTimer(PRUNE_EVERY_HOURS if prune_every is None else prune_every)
     done = 0
     click.echo(f"reminders worker: a pass every {interval:g} s")
     try:
@@ -90,6 +101,9 @@ def worker_command(interval: float | None, passes: int) -> None:
                     click.echo(report.line())
             except Exception:  # a bad pass (database away...) must not kill the loop
                 current_app.logger.exception("reminder pass failed")
+            pruned = pruning.run_if_due()
+            if pruned is not None:
+                click.echo(pruned.line())
             done += 1
             if passes and done >= passes:
                 break

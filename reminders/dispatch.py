@@ -8,7 +8,9 @@ How a pass works
 ----------------
 1. **Claim** a batch under a lease (`claim.py`).
 2. **Decide** per user, for the local day D the reminder is for (`policy.decide`): move on,
-   skip, or send to every device that has not yet accepted D's reminder.
+   skip, or send to every device that has not yet accepted D's reminder. D is the day the
+   row points at, unless that day has ended: then D is today if today's time has passed
+   (`schedule.day_to_remind`), so a reminder is late rather than lost.
 3. **Send** with bounded concurrency (`sender.PushSender`: pywebpush on one aiohttp session),
    TTL to the end of the user's day D, `Urgency: normal`, `Topic: closer-<D>`.
 4. **Commit outcomes as they arrive**, every FLUSH_EVERY results or FLUSH_INTERVAL seconds,
@@ -48,7 +50,7 @@ from reminders import payload as payloads
 from reminders.jobs import PushJob, PushResult, Subscription
 from reminders.schedule import end_of_day, next_slot, zone
 from reminders.sender import PushSender, make_sender
-from reminders.work import Device, DispatchReport, Work
+from reminders.work import Device, DispatchReport, Work, work_for
 
 log = logging.getLogger("closer.reminders")
 
@@ -87,20 +89,13 @@ class Dispatcher:
         self.lease = lease
         self.report.claimed += len(rows)
         self.report.batches += 1
-        works = {row.id: self._work_from(row) for row in rows}
+        works = {row.id: work_for(row, self.now_aware) for row in rows}
         done_today, last_practice = self._load(works)
         jobs: list[tuple[Work, Device]] = []
         for work in works.values():
             self._decide(work, work.id in done_today, last_practice.get(work.id), jobs)
         self._send(jobs)
         self._flush()
-
-    def _work_from(self, row) -> Work:
-        day = row.next_reminder_day
-        if day is None and row.next_reminder_at is not None:
-            day = row.next_reminder_at.replace(tzinfo=UTC).astimezone(zone(row.time_zone)).date()
-        day = day or self.now_aware.astimezone(zone(row.time_zone)).date()
-        return Work(row, day, row.reminder_every or 1, row.reminder_unanswered or 0)
 
     def _load(self, works: dict[str, Work]) -> tuple[set[str], dict[str, date]]:
         """Devices and last reminder into `works`; returns who practised D, and when each
@@ -199,6 +194,7 @@ class Dispatcher:
             self.outcomes.records.append((work.id, work.day, self.now))
             work.unanswered += 1
             self.report.reminded += 1
+            self.report.late += work.late
             work.last_reminder = work.day
             self._advance(work, last_day=work.day)
         elif settlement.action == policy.OFF:

@@ -7,7 +7,9 @@ need, calls them, and writes what they return.
 
 The rules:
 - No reminder time, or no device left: nothing is due (`OFF`).
-- D is over, or already reminded: move on, never send late or twice (`STALE`).
+- D is over, or already reminded: move on, never send a past day or any day twice
+  (`STALE`). A row whose day is over is first taken for today when today's time has passed
+  (`schedule.day_to_remind`), so today's reminder goes out late rather than not at all.
 - They practised since the last reminder: count afresh, and daily again.
 - D's practice is done: no reminder for D (`DONE`).
 - Three reminders in a row unanswered: every other day from now on (the back-off); a quiet
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 UNANSWERED_BEFORE_BACKOFF = 3
+BACKOFF_EVERY = 2  # the back-off's rhythm: a reminder every other day
 MIN_RETRY_SECONDS = 30
 MIN_TTL = 60
 
@@ -68,7 +71,7 @@ def decide(user: UserDay) -> Decision:
         return Decision(DONE, unanswered, every)
     backed_off = unanswered >= UNANSWERED_BEFORE_BACKOFF and every == 1
     if backed_off:
-        every = 2
+        every = BACKOFF_EVERY
     if is_quiet_day(user.day, user.last_reminder, every):
         return Decision(QUIET, unanswered, every, backed_off)
     action = SEND if user.devices_missing else RECORD

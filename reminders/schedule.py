@@ -103,6 +103,39 @@ def next_slot(
     raise RuntimeError("no reminder slot found")  # pragma: no cover - unreachable
 
 
+def day_to_remind(
+    row_day: date,
+    at: time | None,
+    zone_name: str,
+    now: datetime,
+    *,
+    paused_until: date | None = None,
+) -> date:
+    """The local day a claimed user's reminder is for at `now`: late rather than lost.
+
+    Normally the day their row points at. A row whose day has already ended (the dispatcher
+    was down, the machine slept) would otherwise be skipped and the next slot taken, which
+    skips today too when today's time has just passed. Such a row is for *today* instead
+    when today's reminder time has come and today is not paused: the pass sends today's
+    reminder at once, late (the rules in policy.decide still apply to today: never twice,
+    not when practised, not on a quiet back-off day). If today's time is still ahead, or
+    today is paused, the row's own day is kept: it is stale, and the next slot is today's
+    or later. Today itself is never over, so a late reminder always has part of a day left.
+    """
+    if at is None:
+        return row_day
+    tz = zone(zone_name)
+    now = _aware_utc(now)
+    if now < end_of_day(row_day, tz):
+        return row_day  # not stale: due now, or a retry within its day
+    today = now.astimezone(tz).date()
+    if paused_until is not None and today < paused_until:
+        return row_day
+    if local_instant(today, at, tz) > now:
+        return row_day
+    return today
+
+
 def last_reminder_day(user_id: str) -> date | None:
     from models import ReminderSent, db
 

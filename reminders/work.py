@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from reminders.jobs import Subscription
+from reminders.schedule import day_to_remind, zone
 
 
 @dataclass
@@ -16,6 +17,7 @@ class DispatchReport:
     skipped_done: int = 0  # today already practised: no reminder
     skipped_backoff: int = 0  # a quiet day of the every-other-day back-off
     skipped_stale: int = 0  # the day ended before we got to it, or was already reminded
+    late: int = 0  # of `reminded`: a stale row's today, sent after its time (day_to_remind)
     backed_off: int = 0  # users moved to every other day in this pass
     gone: int = 0  # devices deleted after 404/410
     rejected: int = 0  # pushes refused for good (413, 400...)
@@ -47,6 +49,7 @@ class Work:
     every: int
     unanswered: int
     last_reminder: date | None = None
+    late: bool = False  # `day` is today in place of the stale day the row pointed at
     devices: list[Device] = field(default_factory=list)
     pending: int = 0  # pushes sent and not yet answered
     message: bytes = b""
@@ -55,3 +58,18 @@ class Work:
     @property
     def id(self) -> str:
         return self.row.id
+
+
+def work_for(row, now: datetime) -> Work:
+    """A claimed row (`claim.claim_due`) as this pass's Work, for the day it is due for at
+    `now` (aware): the row's own day, or today for a stale row (`day_to_remind`)."""
+    day = row.next_reminder_day
+    if day is None and row.next_reminder_at is not None:  # an instant without its day
+        day = row.next_reminder_at.replace(tzinfo=UTC).astimezone(zone(row.time_zone)).date()
+    day = day or now.astimezone(zone(row.time_zone)).date()
+    due = day_to_remind(
+        day, row.reminder_time, row.time_zone, now, paused_until=row.reminder_paused_until
+    )
+    work = Work(row, due, row.reminder_every or 1, row.reminder_unanswered or 0)
+    work.late = due != day
+    return work

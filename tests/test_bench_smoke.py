@@ -12,7 +12,9 @@ import json
 import pytest
 
 from bench import __main__ as bench_main
-from bench.common import (
+from bench.lighthouse import summarise
+from bench.push import PAYLOAD, encryption_cpu_ms, make_subscribers
+from bench.report import (
     Result,
     Target,
     format_value,
@@ -22,12 +24,11 @@ from bench.common import (
     render_table,
     summary_counts,
 )
-from bench.lighthouse import summarise
-from bench.throughput import parse_duration_ms, parse_wrk
+from bench.server import parse_duration_ms, parse_wrk
 
 WRK_OUTPUT = """\
 Running 10s test @ http://127.0.0.1:8000/
-  2 threads and 64 connections
+  2 threads and 8 connections
   Thread Stats   Avg      Stdev     Max   +/- Stdev
     Latency    20.10ms    5.02ms  80.00ms   90.00%
     Req/Sec     1.60k   100.00     1.80k    70.00%
@@ -77,19 +78,26 @@ def test_targets_judge_both_directions_and_missing_values():
 
 
 def test_result_record_carries_name_value_unit_target_and_verdict():
-    record = Result("throughput", "p99", 61.5, "ms", Target("<=", 50, "ms"), [60.0, 61.5, 70.0])
+    record = Result("server", "p50", 31.5, "ms", Target("<=", 25, "ms"), [30.0, 31.5, 40.0])
     data = record.to_dict()
     assert {k: data[k] for k in ("name", "value", "unit", "target", "met")} == {
-        "name": "p99",
-        "value": 61.5,
+        "name": "p50",
+        "value": 31.5,
         "unit": "ms",
-        "target": "≤ 50.0 ms",
+        "target": "≤ 25.0 ms",
         "met": False,
     }
-    assert data["target_op"] == "<=" and data["target_value"] == 50
+    assert data["target_op"] == "<=" and data["target_value"] == 25
     json.dumps(data)  # results.json must be able to hold it
-    untargeted = Result("throughput", "req/s", 900.0, "req/s").to_dict()
+    untargeted = Result("server", "req/s", 900.0, "req/s").to_dict()
     assert untargeted["target"] is None and untargeted["met"] is None
+
+
+def test_a_record_comes_back_from_results_json_with_its_verdict():
+    record = Result("push", "pushes/s", 480.0, "pushes/s", Target(">=", 500, "pushes/s"), [480.0])
+    back = Result.from_dict(json.loads(json.dumps(record.to_dict())))
+    assert back == record and back.met is False
+    assert Result.from_dict(Result("push", "CPU", 0.4, "ms").to_dict()).target is None
 
 
 def test_values_are_formatted_with_their_units():
@@ -131,6 +139,34 @@ def test_report_names_machine_date_commit_and_notes():
     assert report.rstrip().endswith("## Findings\n\nwhy")
 
 
+def test_figures_measured_before_stand_in_their_own_column():
+    now = [Result("server", "p50", 20.0, "ms", Target("<=", 25, "ms"))]
+    before = {"meta": {"commit": "00e8a57", "label": "before (00e8a57)", "date": "d"}}
+    before["results"] = [Result("server", "p50", 30.0, "ms").to_dict()]
+    machine = {"cores": 2}
+    report = render_report(now, machine, {"commit": "abc"}, baseline=before).splitlines()
+    table = [line for line in report if line.startswith("| ")]
+    assert table[0] == "| Benchmark | Figure | before (00e8a57) | Value | Target | Met |"
+    assert table[2] == "| server | p50 | 30.0 ms | 20.0 ms | ≤ 25.0 ms | met |"
+    assert any(line.startswith("- before (00e8a57): d") for line in report)
+    # The run that made the baseline shows no column of itself.
+    same = render_report(now, machine, {"commit": "00e8a57"}, baseline=before)
+    assert "before (00e8a57)" not in same
+
+
+def test_a_figure_new_since_the_baseline_shows_a_dash_before():
+    table = render_table([Result("push", "new", 1.0, "ms")], {("push", "old"): "2.0 ms"}, "before")
+    assert table.splitlines()[2] == "| push | new | – | 1.0 ms | – | – |"
+
+
+def test_push_bench_encrypts_for_real_subscribers_with_pywebpush():
+    subs = make_subscribers(3, "http://127.0.0.1:9")
+    assert len({s["token"] for s in subs}) == 3
+    assert all(s["endpoint"].startswith("http://127.0.0.1:9/push/") for s in subs)
+    assert encryption_cpu_ms(subs) > 0
+    assert 200 < len(PAYLOAD) < 4096  # a reminder's size, within what push services take
+
+
 def test_wrk_output_is_parsed_into_rate_latencies_and_errors():
     parsed = parse_wrk(WRK_OUTPUT)
     assert parsed["rps"] == 3200.5
@@ -165,8 +201,8 @@ def test_lighthouse_report_is_summarised():
 
 
 def test_load_summary_names_each_benchmark():
-    timings = {"throughput": {"load_average_before": [1.5, 1, 1], "load_average_after": [4.0]}}
-    assert bench_main.load_summary(timings) == "throughput 1.5-4.0"
+    timings = {"server": {"load_average_before": [1.5, 1, 1], "load_average_after": [4.0]}}
+    assert bench_main.load_summary(timings) == "server 1.5-4.0"
 
 
 def test_a_commit_that_changed_during_the_run_is_flagged():
@@ -179,8 +215,28 @@ def test_a_commit_that_changed_during_the_run_is_flagged():
 
 def test_benchmarks_are_selected_by_name_in_the_issues_order():
     assert bench_main.selected("") == bench_main.BENCHMARKS
-    assert bench_main.selected("throughput, page_weight") == ["page_weight", "throughput"]
+    assert bench_main.selected("server, page_weight") == ["page_weight", "server"]
     with pytest.raises(SystemExit):
         bench_main.selected("nope")
     args = bench_main.parse_args(["--only", "claim_cost", "--quick"])
     assert args.only == "claim_cost" and args.quick
+
+
+def test_results_json_kept_as_baseline_renders_beside_a_later_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_main, "RESULTS", tmp_path / "results.json")
+    monkeypatch.setattr(bench_main, "BASELINE", tmp_path / "baseline.json")
+    monkeypatch.setattr(bench_main, "FINDINGS", tmp_path / "findings.md")
+    (tmp_path / "findings.md").write_text("## Findings\n\nwhat the figures say")
+
+    def results(commit, p50):
+        record = Result("server", "`/` p50", p50, "ms", Target("<=", 25, "ms"))
+        meta = {"commit": commit, "date": "today", "mode": "full", "notes": ["a run note"]}
+        return {"machine": {"cores": 2}, "meta": meta, "results": [record.to_dict()]}
+
+    bench_main.write_json(bench_main.RESULTS, results("00e8a57", 31.0))
+    assert bench_main.main(["--keep-as-baseline", "before (00e8a57)"]) == 0
+    bench_main.write_json(bench_main.RESULTS, results("def456", 12.0))
+    report = bench_main.render(bench_main.read_json(bench_main.RESULTS), tmp_path / "B.md")
+    assert (tmp_path / "B.md").read_text() == report
+    assert "| server | `/` p50 | 31.0 ms | 12.0 ms | ≤ 25.0 ms | met |" in report
+    assert "- a run note" in report and report.rstrip().endswith("what the figures say")

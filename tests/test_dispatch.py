@@ -19,6 +19,7 @@ from tests.reminders_support import (
     SUBJECT,
     counts,
     dispatch,
+    local,
     payloads,
     push_app,
     sent_days,
@@ -191,13 +192,14 @@ def test_a_retry_for_one_device_never_resends_to_the_others(sqlite_app, service)
 def test_5xx_without_retry_after_waits_the_default_and_gives_up_when_the_day_ends(
     sqlite_app, service
 ):
-    _, subscriber = start(sqlite_app, service, "23:50")
+    _, subscriber = start(sqlite_app, service, "23:56")  # today, the 26th, at 23:56
     service.respond(subscriber.token, [500])
-    dispatch(sqlite_app, utc(2026, 11, 27, 23, 51))
+    output = dispatch(sqlite_app, utc(2026, 11, 26, 23, 57))
+    assert counts(output)["retry"] == 1 and service.attempts == {subscriber.token: 1}
     # The default wait (300 s) would run past midnight: the day is given up, not sent late.
     user = the_user(sqlite_app)
-    assert user.next_reminder_at == datetime(2026, 11, 28, 23, 50)
-    assert user.next_reminder_day == date(2026, 11, 28)
+    assert user.next_reminder_at == datetime(2026, 11, 27, 23, 56)
+    assert user.next_reminder_day == date(2026, 11, 27)
     assert sent_days(sqlite_app) == []
 
 
@@ -299,12 +301,86 @@ def test_changing_the_time_after_todays_reminder_never_sends_today_twice(sqlite_
     assert len(subscriber.messages) == 1
 
 
-def test_a_day_missed_entirely_is_not_sent_late(sqlite_app, service):
+def test_a_stale_row_sends_todays_reminder_late_and_once(app, service):
+    # The issue's case: the row still points at 2026-12-07 08:30 Berlin (the dispatcher was
+    # down that day); a pass at 09:00 Berlin on the 8th sends the 8th's reminder at once.
+    client, subscriber = start(app, service)
+    client.post("/settings/timezone", data={"time_zone": "Europe/Berlin"})
+    _point_row_at(app, date(2026, 12, 7), datetime(2026, 12, 7, 7, 30))  # 08:30 CET
+
+    output = dispatch(app, local("Europe/Berlin", 2026, 12, 8, 9, 0))
+
+    report = counts(output)
+    assert (report["sent"], report["reminded"], report["late"]) == (1, 1, 1)
+    assert report["skipped_stale"] == 0
+    [message] = subscriber.messages
+    assert json.loads(message.payload)["day"] == "2026-12-08"  # today's, never the 7th's
+    assert message.topic == "closer-2026-12-08"  # the Topic an on-time send would have had
+    assert message.ttl == 15 * 3600  # to the end of the 8th in Berlin, not a day from now
+    assert sent_days(app) == [date(2026, 12, 8)]
+    user = the_user(app)
+    assert (user.next_reminder_day, user.next_reminder_at) == (
+        date(2026, 12, 9),
+        datetime(2026, 12, 9, 7, 30),
+    )
+    # Exactly once: later passes that day send nothing, the next day is on time.
+    dispatch(app, local("Europe/Berlin", 2026, 12, 8, 9, 5))
+    dispatch(app, local("Europe/Berlin", 2026, 12, 8, 23, 59))
+    assert len(subscriber.messages) == 1
+    dispatch(app, local("Europe/Berlin", 2026, 12, 9, 8, 31))
+    assert [p["day"] for p in payloads(subscriber)] == ["2026-12-08", "2026-12-09"]
+
+
+def test_a_stale_row_before_todays_time_waits_for_it(sqlite_app, service):
+    _, subscriber = start(sqlite_app, service)  # due 2026-11-27 08:30 UTC
+    output = dispatch(sqlite_app, utc(2026, 11, 28, 7, 0))  # the 27th missed entirely
+    assert counts(output)["skipped_stale"] == 1 and subscriber.messages == []
+    assert the_user(sqlite_app).next_reminder_at == datetime(2026, 11, 28, 8, 30)
+    output = dispatch(sqlite_app, utc(2026, 11, 28, 8, 31))
+    assert counts(output)["late"] == 0  # on time: the row was already for the 28th
+    assert [p["day"] for p in payloads(subscriber)] == ["2026-11-28"]
+
+
+def test_a_stale_row_sends_nothing_late_when_today_is_done(app, service):
+    client, subscriber = start(app, service)  # due 2026-11-27 08:30 UTC
+    app.extensions["test_clock"].now = utc(2026, 11, 28, 7, 0)
+    assert client.post("/day/2026-11-28/done", headers=HTMX).status_code == 200
+
+    output = dispatch(app, utc(2026, 11, 28, 9, 0))
+
+    assert counts(output)["skipped_done"] == 1 and subscriber.messages == []
+    assert sent_days(app) == []
+    assert the_user(app).next_reminder_at == datetime(2026, 11, 29, 8, 30)
+
+
+def test_a_stale_row_keeps_the_back_off_quiet_day(sqlite_app, service):
     _, subscriber = start(sqlite_app, service)
-    output = dispatch(sqlite_app, utc(2026, 11, 28, 9, 0))  # the dispatcher was down on the 27th
-    assert counts(output)["skipped_stale"] == 1
-    assert subscriber.messages == []
+    for day in (27, 28, 29):  # three unanswered: every other day from now on
+        dispatch(sqlite_app, utc(2026, 11, day, 8, 31))
+    _point_row_at(sqlite_app, date(2026, 11, 29), datetime(2026, 11, 29, 8, 30))
+    # The row is stale on the 30th, but the 30th is a quiet day of the back-off.
+    output = dispatch(sqlite_app, utc(2026, 11, 30, 9, 0))
+    assert counts(output)["skipped_backoff"] == 1 and len(subscriber.messages) == 3
+    _point_row_at(sqlite_app, date(2026, 11, 30), datetime(2026, 11, 30, 8, 30))
+    dispatch(sqlite_app, utc(2026, 12, 1, 9, 0))  # stale again; the 1st is a reminder day
+    assert [p["day"] for p in payloads(subscriber)][-1] == "2026-12-01"
+
+
+def test_a_stale_row_on_a_paused_day_waits_for_the_pause_to_end(sqlite_app, service):
+    client, subscriber = start(sqlite_app, service)
+    assert client.post("/push/pause", data={"days": "3"}, headers=HTMX).status_code == 200
+    _point_row_at(sqlite_app, date(2026, 11, 27), datetime(2026, 11, 27, 8, 30))
+    output = dispatch(sqlite_app, utc(2026, 11, 28, 9, 0))  # paused until the 29th
+    assert counts(output)["skipped_stale"] == 1 and subscriber.messages == []
     assert the_user(sqlite_app).next_reminder_at == datetime(2026, 11, 29, 8, 30)
+
+
+def _point_row_at(app, day: date, at: datetime) -> None:
+    """Leave the user's row pointing at `day` (as a dispatcher that was down would)."""
+    with app.app_context():
+        user = db.session.scalars(select(User)).one()
+        user.next_reminder_day, user.next_reminder_at = day, at
+        db.session.commit()
 
 
 def test_dst_change_through_the_dispatcher(tmp_path, service):

@@ -280,3 +280,39 @@ def test_a_dispatcher_killed_mid_pass_loses_nothing_and_repeats_only_its_window(
         f"{int(survived['sent'])}, the rerun {int(rerun['sent'])}; repeated (accepted by the "
         f"push service, not yet committed when killed): {len(twice)} of {KILL_USERS}"
     )
+
+
+def test_two_processes_send_a_stale_rows_today_late_and_exactly_once(database, push_service):
+    # Every row still points at the 29th (the dispatchers were down that day); a pass at
+    # 09:00 on the 30th, after the 08:30 reminder time, sends the 30th's reminder to each
+    # user once, late, and never the 29th's.
+    engine, env, ids = database
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "update users set next_reminder_at = '2026-11-29 08:30',"
+                " next_reminder_day = '2026-11-29', reminder_lease_until = null"
+            )
+        )
+    procs = [start_dispatcher(env, "2026-11-30T09:00:00Z") for _ in range(2)]
+    reports = [finish(p) for p in procs]
+    settle(push_service)
+
+    today = deliveries(push_service, "closer-2026-11-30")
+    assert set(today) == ids and set(today.values()) == {1}
+    assert not any(deliveries(push_service, "closer-2026-11-29").values())
+    assert sum(r["late"] for r in reports) == USERS
+    assert sum(r["skipped_stale"] for r in reports) == 0
+    with engine.connect() as conn:
+        recorded = conn.scalar(
+            select(text("count(*)"))
+            .select_from(ReminderSent.__table__)
+            .where(ReminderSent.day == date(2026, 11, 30))
+        )
+        assert recorded == USERS
+        next_days = set(conn.scalars(text("select distinct next_reminder_day from users")))
+        assert next_days == {date(2026, 12, 1)}
+
+    # A second pass the same morning claims nobody: exactly once.
+    again = finish(start_dispatcher(env, "2026-11-30T09:10:00Z"))
+    assert again["claimed"] == 0

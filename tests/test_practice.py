@@ -15,6 +15,13 @@ from tests.conftest import HTMX
 TODAY = "2026-11-26"
 
 
+def reflection_revision(client, day: str = TODAY) -> str:
+    """The revision the day page's reflection form carries (see revisions.py)."""
+    html = client.get(f"/day/{day}").get_data(as_text=True)
+    form = html[html.index('<section id="reflection"') :]
+    return re.search(r'name="revision" value="(\d*)"', form).group(1)
+
+
 def count(app, model) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(model))
@@ -94,9 +101,8 @@ def test_reflection_saves_edits_and_shows_on_progress(db_app, db_client):
         f"/day/{TODAY}/reflection", data={"text": "We laughed."}, headers=HTMX
     ).get_data(as_text=True)
     assert "Reflection saved." in html and "We laughed." in html and "11 / 2,000" in html
-    db_client.post(
-        f"/day/{TODAY}/reflection", data={"text": "We laughed a lot.\r\nThen talked."}, headers=HTMX
-    )
+    edit = {"text": "We laughed a lot.\r\nThen talked.", "revision": reflection_revision(db_client)}
+    db_client.post(f"/day/{TODAY}/reflection", data=edit, headers=HTMX)
     with db_app.app_context():
         texts = db.session.scalars(select(Reflection.text)).all()
     assert texts == ["We laughed a lot.\nThen talked."]
@@ -106,9 +112,8 @@ def test_reflection_saves_edits_and_shows_on_progress(db_app, db_client):
 def test_empty_reflection_clears_it(app, client):
     client.get("/")
     client.post(f"/day/{TODAY}/reflection", data={"text": "something"})
-    html = client.post(f"/day/{TODAY}/reflection", data={"text": "   "}, headers=HTMX).get_data(
-        as_text=True
-    )
+    clear = {"text": "   ", "revision": reflection_revision(client)}
+    html = client.post(f"/day/{TODAY}/reflection", data=clear, headers=HTMX).get_data(as_text=True)
     assert count(app, Reflection) == 0
     assert "Reflection cleared." in html and "Reflection saved." not in html
 
@@ -130,7 +135,8 @@ def test_too_long_reflection_is_refused_and_changes_nothing(db_app, db_client):
     with db_app.app_context():
         assert db.session.scalars(select(Reflection.text)).all() == ["kept"]
     # exactly 2,000 is fine, also without JavaScript
-    assert db_client.post(f"/day/{TODAY}/reflection", data={"text": "y" * 2000}).status_code == 303
+    longest = {"text": "y" * 2000, "revision": reflection_revision(db_client)}
+    assert db_client.post(f"/day/{TODAY}/reflection", data=longest).status_code == 303
 
 
 def test_replayed_writes_with_the_same_key_apply_once(db_app, db_client):
@@ -147,7 +153,8 @@ def test_replayed_writes_with_the_same_key_apply_once(db_app, db_client):
 
     key = str(uuid.uuid4())
     db_client.post(f"/day/{TODAY}/reflection", data={"text": "first", "key": key}, headers=HTMX)
-    db_client.post(f"/day/{TODAY}/reflection", data={"text": "second"}, headers=HTMX)
+    second = {"text": "second", "revision": reflection_revision(db_client)}
+    db_client.post(f"/day/{TODAY}/reflection", data=second, headers=HTMX)
     db_client.post(f"/day/{TODAY}/reflection", data={"text": "first", "key": key}, headers=HTMX)
     with db_app.app_context():
         assert db.session.scalars(select(Reflection.text)).all() == ["second"]

@@ -58,6 +58,7 @@ def test_the_vocabulary():
         30,
         60,
     )
+    assert policy.BACKOFF_EVERY == 2
 
 
 # -- decide: who gets nothing ------------------------------------------------------------

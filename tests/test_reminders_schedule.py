@@ -13,6 +13,7 @@ from models import PushSubscription, ReminderSent, User, db
 from reminders.schedule import (
     DEFAULT_TIME,
     MAX_PAUSE_DAYS,
+    day_to_remind,
     end_of_day,
     last_reminder_day,
     local_instant,
@@ -204,6 +205,73 @@ def test_every_is_at_least_daily(every, gap):
     last = date(2026, 11, 26)
     slot = next_slot(time(8, 30), "UTC", utc(2026, 11, 26, 6), every=every, last_day=last)
     assert slot.day == last + timedelta(days=gap)
+
+
+# -- day_to_remind: a stale row's reminder is late rather than lost ----------------------
+
+DEC7, DEC8 = date(2026, 12, 7), date(2026, 12, 8)
+
+
+def remind_day(row_day, now, at=time(8, 30), zone=BERLIN, **kw):
+    return day_to_remind(row_day, at, zone, now, **kw)
+
+
+def test_the_seen_case_a_stale_row_is_sent_for_today():
+    # The issue: a row for 2026-12-07 08:30 Berlin, a pass at 2026-12-08 09:00 Berlin.
+    assert remind_day(DEC7, local(BERLIN, 2026, 12, 8, 9, 0)) == DEC8
+
+
+def test_a_row_whose_day_is_not_over_keeps_its_day():
+    assert remind_day(DEC7, local(BERLIN, 2026, 12, 7, 8, 31)) == DEC7
+    # a retry late in the day is still for that day, a minute before midnight
+    assert remind_day(DEC7, local(BERLIN, 2026, 12, 7, 23, 59)) == DEC7
+
+
+def test_the_row_is_stale_from_local_midnight_exactly():
+    at_midnight = local(BERLIN, 2026, 12, 8, 0, 0)
+    # at midnight the 7th is over; today's 00:00 reminder is due at that instant
+    assert remind_day(DEC7, at_midnight, at=time(0, 0)) == DEC8
+    assert remind_day(DEC7, at_midnight - timedelta(minutes=1), at=time(0, 0)) == DEC7
+
+
+def test_a_stale_row_keeps_its_day_while_todays_time_is_ahead():
+    # Then it is skipped as stale and next_slot finds today's 08:30, still to come.
+    assert remind_day(DEC7, local(BERLIN, 2026, 12, 8, 8, 29)) == DEC7
+    assert remind_day(DEC7, local(BERLIN, 2026, 12, 8, 8, 30)) == DEC8
+
+
+def test_a_row_stale_by_many_days_is_sent_for_today_only():
+    assert remind_day(date(2026, 11, 20), local(BERLIN, 2026, 12, 8, 22, 0)) == DEC8
+
+
+def test_today_is_the_users_local_today_not_utcs():
+    # 23:30 UTC on the 8th is already 08:30 on the 9th in Tokyo
+    assert remind_day(DEC8, utc(2026, 12, 8, 23, 30), zone="Asia/Tokyo") == date(2026, 12, 9)
+    # and 20:00 on the 8th in New York, where the 8th is not over: kept
+    assert remind_day(DEC8, utc(2026, 12, 9, 1, 0), zone=NEW_YORK) == DEC8
+
+
+def test_a_paused_today_is_not_sent_late():
+    now = local(BERLIN, 2026, 12, 8, 9, 0)
+    assert remind_day(DEC7, now, paused_until=date(2026, 12, 9)) == DEC7
+    assert remind_day(DEC7, now, paused_until=DEC8) == DEC8  # the pause ends today
+
+
+def test_no_reminder_time_keeps_the_row_day():
+    assert remind_day(DEC7, local(BERLIN, 2026, 12, 8, 9, 0), at=None) == DEC7
+
+
+def test_a_stale_row_on_a_spring_forward_day_uses_the_end_of_the_gap():
+    # 02:30 does not exist in New York on 2026-03-08: it fires at 03:00 local
+    row = date(2026, 3, 7)
+    assert remind_day(row, local(NEW_YORK, 2026, 3, 8, 3, 1), at=time(2, 30), zone=NEW_YORK) == (
+        date(2026, 3, 8)
+    )
+    assert remind_day(row, local(NEW_YORK, 2026, 3, 8, 1, 59), at=time(2, 30), zone=NEW_YORK) == row
+
+
+def test_a_naive_now_is_utc():
+    assert remind_day(DEC7, datetime(2026, 12, 8, 8, 0)) == DEC8  # 09:00 in Berlin
 
 
 def test_end_of_day_in_utc_and_east_of_it():

@@ -3,18 +3,23 @@
 `/` loads the user (once per request, identity.load_user), the day's state and the device
 count, and hands the reminders panel what it loaded; these tests pin that what it shows is
 right, on SQLite and PostgreSQL, and that the session cookie is sent again only when it
-changes: when the session does, and once a day to keep it alive.
+changes: when the session does, and once a day to keep it alive. And how it is cached: the
+HTTP cache never answers for it unasked, and a page brought back from a cache asks for its
+card again (static/js/fresh.js).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import time as clock_time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event, func, select
 
 from models import PushSubscription, User, db
 from tests.conftest import HTMX
+from tests.test_revisions import DONE, REFLECT, reflection_form, save
 
 TODAY = "2026-11-26"
 
@@ -187,3 +192,61 @@ def test_the_cookie_follows_a_secret_key_rotation(app):
     client.get("/")  # the cookie is still signed with the old key: a stranger now
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 2
+
+
+# ------------------------------------------------------------------------------------------
+# The card again, for a page from a cache (static/js/fresh.js)
+
+
+def test_the_card_is_204_while_the_page_is_current_and_fresh_once_it_is_not(db_client):
+    db_client.get("/")
+    page = db_client.get("/").get_data(as_text=True)
+    revision = re.search(r'data-revision="(\d+)"', page).group(1)
+    done = re.search(r'data-done="(\d+)"', page).group(1)
+    url = f"/day/{TODAY}/card?revision={revision}&done={done}"
+    current = db_client.get(url)
+    assert current.status_code == 204 and current.get_data() == b""
+    save(db_client, "newer words", reflection_form(db_client))
+    stale = db_client.get(url)
+    html = stale.get_data(as_text=True)
+    assert stale.status_code == 200 and html.startswith('<article id="card"')
+    assert "newer words" in html and "<!doctype" not in html
+    assert db_client.get(f"/day/{TODAY}/card").status_code == 200  # no revision: fresh card
+
+
+def test_the_card_without_a_user_or_for_a_wrong_day(client):
+    assert client.get(f"/day/{TODAY}/card").status_code == 204  # creates nobody
+    assert client.get("/").status_code == 200
+    assert client.get("/day/2000-01-01/card").status_code == 404
+    assert client.get("/day/nonsense/card").status_code == 404
+
+
+# ------------------------------------------------------------------------------------------
+# Cache-Control: the HTTP cache never answers for a person's pages without asking
+
+
+@pytest.mark.parametrize(
+    "path", ["/", f"/day/{TODAY}", "/day/2026-11-27", "/progress", "/settings", "/strategies"]
+)
+def test_pages_are_private_and_revalidated(client, path):
+    client.get("/")
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "private, no-cache"
+
+
+def test_partials_and_refusals_are_private_and_revalidated(client):
+    client.get("/")
+    for response in (
+        client.post(DONE, headers=HTMX),
+        client.post(REFLECT, data={"text": "x" * 2001}, headers=HTMX),
+        client.get(f"/day/{TODAY}/card"),
+        client.get("/day/2000-01-01"),
+    ):
+        assert response.headers["Cache-Control"] == "private, no-cache", response.status
+
+
+def test_hashed_static_files_stay_immutable(client):
+    html = client.get("/").get_data(as_text=True)
+    css = re.search(r'href="(/static/[^"]+\.css[^"]*)"', html).group(1)
+    assert "immutable" in client.get(css).headers["Cache-Control"]
