@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from models import USER_TABLES, PartnerLink, ThankYou, User, db
+from models import USER_TABLES, PartnerLink, PartnerNotice, ThankYou, User, db
 from tests.conftest import make_app
 from tests.test_hostile_input import hyp, nasty
 from tests.test_together import TODAY, couple
@@ -34,7 +34,7 @@ def everything(app) -> str:
     """A hash of every row the app stores, Together's tables included."""
     digest = hashlib.sha256()
     with app.app_context():
-        for model in (User, *USER_TABLES, PartnerLink, ThankYou):
+        for model in (User, *USER_TABLES, PartnerLink, ThankYou, PartnerNotice):
             for row in db.session.scalars(select(model)):
                 values = [str(getattr(row, c.key)) for c in model.__table__.columns]
                 digest.update("|".join(values).encode())

@@ -2,7 +2,8 @@
 
 `partner_links`: one row per person in a couple (user_id is the primary key and partner_id is
 unique, so one partner at a time is a database rule); both columns cascade, so deleting
-either person unlinks. `thank_yous`: notes between partners, cascading with both people.
+either person unlinks. `thank_yous`: notes between partners, cascading with both people. `partner_notices`: pushes
+owed to a partner, each sent once.
 `reflections.shared` (off) and `users.thanks_notifications` / `users.partner_did_it_notifications`
 (on) get server defaults, so every existing row reads as before: nothing shared, switches on.
 Invites need no table: they are rows of `codes` with kind "invite".
@@ -49,8 +50,23 @@ def upgrade():
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('thank_yous', schema=None) as batch_op:
-        batch_op.create_index('ix_thank_yous_sender_day', ['sender_id', 'day'], unique=False)
+        batch_op.create_index(batch_op.f('ix_thank_yous_sender_id'), ['sender_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_thank_yous_receiver_id'), ['receiver_id'], unique=False)
+
+    op.create_table('partner_notices',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('receiver_id', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('once', sa.String(length=80), nullable=False),
+    sa.Column('lease_until', sa.DateTime(), nullable=True),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['receiver_id'], ['users.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('once')
+    )
+    with op.batch_alter_table('partner_notices', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_partner_notices_sent_at'), ['sent_at'], unique=False)
 
     # Plain ALTER TABLE ADD COLUMN, not batch mode: on SQLite a batch that decides to copy
     # the table drops the old `users`, and with foreign keys on that DROP cascades to every
@@ -68,7 +84,11 @@ def downgrade():
 
     with op.batch_alter_table('thank_yous', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_thank_yous_receiver_id'))
-        batch_op.drop_index('ix_thank_yous_sender_day')
+        batch_op.drop_index(batch_op.f('ix_thank_yous_sender_id'))
 
+    with op.batch_alter_table('partner_notices', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_partner_notices_sent_at'))
+
+    op.drop_table('partner_notices')
     op.drop_table('thank_yous')
     op.drop_table('partner_links')
