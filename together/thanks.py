@@ -10,13 +10,14 @@ push about one says only "<name> sent you a thank-you": the text stays here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from models import THANKS_MAX, AppliedWrite, ThankYou, User, db
 from together.access import partner_of
+from together.notices import owe_thanks
 
 PER_DAY = 3
 PRESETS = (
@@ -75,6 +76,8 @@ def send(sender: User, text: str, today: date, now: datetime, key: str | None) -
         sender_id=sender.id, receiver_id=partner.user.id, day=today, text=text, created_at=now
     )
     db.session.add(note)
+    db.session.flush()
+    owe_thanks(note, now.replace(tzinfo=UTC))
     return note
 
 
