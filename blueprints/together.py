@@ -73,6 +73,12 @@ def partner_today(day=None) -> access.PartnerDay | None:
 
 
 @bp.app_template_global()
+def days_together() -> list:
+    """The dates both partners practised since the link began (Progress: count, calendar)."""
+    return access.days_both_practised(g.get("user"))
+
+
+@bp.app_template_global()
 def thanks_to_show() -> list[thanks.Note]:
     return thanks.unseen(g.get("user"))
 
@@ -143,9 +149,10 @@ def join_page(token: str):
 @limit_join_per_visitor
 def join(token: str):
     invitation = _invitation_or_abort(token)
-    user = current_user()  # a brand-new visitor joins too: this form post opens a page
     try:
-        links.join(user, token, request.form.get("name", ""), user_today(user), stored_now())
+        name = links.clean_name(request.form.get("name", ""))  # before a new visitor is made
+        user = current_user()  # a brand-new visitor joins too: this form post opens a page
+        links.join(user, token, name, user_today(user), stored_now())
     except links.LinkRefused as refused:
         db.session.rollback()
         html = render_template(

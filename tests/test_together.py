@@ -9,6 +9,7 @@ import re
 import uuid
 from datetime import date, timedelta
 
+from flask import g, render_template
 from sqlalchemy import select
 
 import codes
@@ -232,3 +233,38 @@ def test_joins_are_rate_limited(tmp_path):
     client = started(app)
     statuses = [client.get("/together/join/" + "2" * 27).status_code for _ in range(12)]
     assert statuses[:10] == [404] * 10 and statuses[-1] == 429
+
+
+def test_a_new_visitor_with_a_bad_name_is_not_made(app):
+    a = started(app)
+    token = invite_token(a)
+    new = app.test_client()
+    with app.app_context():
+        before = len(db.session.scalars(select(User)).all())
+    assert new.post(f"/together/join/{token}", data={"name": "\x07" * 3}).status_code == 422
+    with app.app_context():
+        assert len(db.session.scalars(select(User)).all()) == before
+
+
+def test_delete_everything_unlinks_and_leaves_the_partner_whole(app):
+    a, b = couple(app)
+    b.post(f"/day/{TODAY}/done")
+    b.post("/together/thanks", data={"text": "hi"})
+    assert a.post("/settings/delete").status_code == 303
+    with app.app_context():
+        assert db.session.scalars(select(PartnerLink)).all() == []
+        assert db.session.scalars(select(ThankYou)).all() == []
+        b_user = db.session.get(User, uid(app, b))
+        assert b_user.completions
+    assert "Invite your partner" in unescaped(b.get("/together"))
+
+
+def test_progress_partial_counts_days_both_practised(app):
+    a, b = couple(app)
+    for client in (a, b):
+        client.post(f"/day/{TODAY}/done")
+    b.post("/day/2026-11-27/done")  # only B, and a day ahead
+    with app.test_request_context():
+        g.user = db.session.get(User, uid(app, a))
+        html = render_template("together/_progress.html")
+    assert "You and Alex both practised on 1 day since you linked." in html
