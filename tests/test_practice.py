@@ -31,7 +31,8 @@ def test_today_shows_the_whole_practice_without_signup(client):
     response = client.get("/")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Day 1 · 1 of 6 · " in html and "Listen to understand" in html
+    assert "Day 1 of your practice" in html and "Way 1 of 6: " in html
+    assert "Listen to understand" in html and "Tap Done once you have tried it" in html
     assert 'id="practice-title"' in html and "About " in html and "minute" in html
     assert html.count("<li>") >= 2 and "Try saying" in html and "ask yourself" in html
     assert ">Done</button>" in html and '<label for="reflection-text">Reflection</label>' in html
@@ -171,7 +172,7 @@ def test_any_day_from_day_one_to_ninety_days_ahead(client):
     client.get("/")
     assert client.get("/day/2026-11-26").status_code == 200
     html = client.get("/day/2027-02-24").get_data(as_text=True)  # today + 90
-    assert "Day 91 · 1 of 6" in html and "when its day comes" in html
+    assert "Day 91 of your practice" in html and "when its day comes" in html
     for url in (
         "/day/2026-11-25",
         "/day/2027-02-25",

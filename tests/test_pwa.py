@@ -252,7 +252,9 @@ def test_pages_start_only_the_scripts_they_use(client):
     ):
         html = client.get(url).get_data(as_text=True)
         assert scripts_of(html) == expected, url
-        assert html.count("<script") == 1, url  # boot.js, which starts the others
+        # boot.js, which starts the others after the first paint, and fresh.js, which must
+        # check a page restored from the back/forward cache before anyone acts on it.
+        assert html.count("<script") == 2 and "js/fresh.js" in html, url
     html = client.get("/").get_data(as_text=True)
     assert '<button type="button" id="update-banner" class="update-banner" hidden>' in html
     assert 'id="offline-badge"' in html and 'id="outbox-notice"' in html

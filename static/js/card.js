@@ -64,7 +64,7 @@
   function reflectionHtml(text, pending) {
     return fromTemplate("offline-reflection", function (fragment) {
       fragment.querySelector("textarea").textContent = text;
-      fragment.querySelector("output").textContent = C.countText(text.length);
+      fragment.querySelector("output").textContent = C.countText(text);
       if (!pending) withoutPendingNotes(fragment);
     });
   }

@@ -23,6 +23,18 @@
     try { return Number(localStorage.getItem(DISMISS_KEY) || 0) > Date.now() - 30 * 864e5; } catch (e) { return false; }
   }
 
+  // One secondary offer at a time: while this one shows, the reminder offer on the today page
+  // waits (static/css hides [data-offer] under <body data-offering="install">).
+  function show(section) {
+    section.hidden = false;
+    document.body.dataset.offering = "install";
+  }
+
+  function hide(section) {
+    section.hidden = true;
+    delete document.body.dataset.offering;
+  }
+
   function offered() {
     return $("install") && !standalone() && !dismissed();
   }
@@ -32,10 +44,10 @@
     if (!offered()) return;
     if (isIOS()) {
       $("install-ios").hidden = false;
-      section.hidden = false;
+      show(section);
     }
     $("install-dismiss").addEventListener("click", function () {
-      section.hidden = true;
+      hide(section);
       try { localStorage.setItem(DISMISS_KEY, String(Date.now())); } catch (e) { /* private mode */ }
     });
     $("install-button").addEventListener("click", function () {
@@ -43,7 +55,7 @@
       var prompt = installPrompt;
       installPrompt = null;
       prompt.prompt();
-      prompt.userChoice.then(function () { section.hidden = true; }, self.Closer.noop);
+      prompt.userChoice.then(function () { hide(section); }, self.Closer.noop);
     });
   }
 
@@ -51,7 +63,7 @@
     installPrompt = event;
     if (!offered()) return;
     $("install-prompt").hidden = false;
-    $("install").hidden = false;
+    show($("install"));
   }
 
   window.addEventListener("beforeinstallprompt", function (event) {
@@ -62,7 +74,7 @@
   window.addEventListener("appinstalled", function () {
     installPrompt = window.closerInstallPrompt = null;
     var section = $("install");
-    if (section) section.hidden = true;
+    if (section) hide(section);
   });
 
   self.Closer.whenParsed(function () {

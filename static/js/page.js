@@ -15,19 +15,47 @@
     if (box) box.replaceChildren();
   });
 
-  // "1,234 / 2,000", written out: toLocaleString's first call sets up ICU (tens of ms on a
-  // slow phone), which the first keystroke would wait for.
-  function countText(length) {
-    var text = length < 1000 ? String(length) : Math.floor(length / 1000) + "," + String(length % 1000).padStart(3, "0");
-    return text + " / 2,000";
+  /* The reflection counter, by the server's rule (blueprints/practice.py): what is saved is the
+     text trimmed, counted in code points (an emoji is one, not two UTF-16 units), at most
+     REFLECTION_MAX (the field's data-max; no maxlength, which counts UTF-16 units and would
+     cut a paste short). So the count is the same before and after a reload, and a text the
+     server would refuse is not sent: the form says why instead, and keeps every word. */
+  var REFLECTION_MAX = 2000;
+
+  function reflectionLength(text) {
+    return Array.from(text.trim()).length;
+  }
+
+  // "1,234", written out: toLocaleString's first call sets up ICU (tens of ms on a slow
+  // phone), which the first keystroke would wait for. The server writes `{:,}`.
+  function thousands(n) {
+    return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  }
+
+  function countText(text, max) {
+    return thousands(reflectionLength(text)) + " / " + thousands(max || REFLECTION_MAX);
   }
   C.countText = countText; // card.js fills its reflection template with it
 
+  function checkLength(field) {
+    var max = Number(field.dataset.max) || REFLECTION_MAX;
+    var length = reflectionLength(field.value);
+    var over = length > max;
+    field.setCustomValidity(over
+      ? "Reflections can be up to " + thousands(max) + " characters; this one is " + thousands(length) + "."
+      : "");
+    return over;
+  }
+
   document.addEventListener("input", function (event) {
     var field = event.target;
-    if (!field.matches || !field.matches("textarea[maxlength]")) return;
+    if (!field.matches || !field.matches("textarea[data-max]")) return;
     var out = document.getElementById(field.id.replace("-text", "-count"));
-    if (out) out.value = countText(field.value.length);
+    var over = checkLength(field);
+    if (out) {
+      out.value = countText(field.value, Number(field.dataset.max));
+      out.classList.toggle("over", over);
+    }
     // "Saved" spoke of the text as it was; once it changes, it is no longer true.
     if (field.form) field.form.querySelectorAll(".saved").forEach(function (note) { note.remove(); });
   });

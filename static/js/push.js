@@ -174,6 +174,9 @@
     root.dataset.pushReady = "1";
     var problem = obstacle();
     if (problem === "ios" || problem === "unsupported") {
+      // On the today page an offer this browser cannot take is no offer (on iPhone the
+      // install panel says that reminders come with the Home Screen app).
+      if (root.hasAttribute("data-offer")) root.dataset.unavailable = problem;
       note(root, problem);
       // A button that can only explain is not the page's main action.
       root.querySelectorAll("[data-push-subscribe] .primary").forEach(function (button) {

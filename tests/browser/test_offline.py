@@ -56,7 +56,7 @@ def test_week_library_and_progress_open_offline_then_today_follows_the_clock(
     for n, day in enumerate(week, start=1):
         response = goto_ready(page, f"{live_server.url}/day/{day.isoformat()}")
         assert response.ok and response.from_service_worker
-        assert page.locator(".day-label").inner_text().startswith(f"Day {n} · ")
+        assert page.locator(".day-label").inner_text() == f"Day {n} of your practice"
         assert page.locator("h1#practice-title").inner_text() == expected_title(
             live_server.app, today, day
         )
@@ -86,7 +86,7 @@ def test_week_library_and_progress_open_offline_then_today_follows_the_clock(
     assert response.ok and response.from_service_worker
     later = today + timedelta(days=3)
     assert page.locator("#card").get_attribute("data-day") == later.isoformat()
-    assert page.locator(".day-label").inner_text().startswith("Day 4 · ")
+    assert page.locator(".day-label").inner_text() == "Day 4 of your practice"
     assert page.locator("h1#practice-title").inner_text() == expected_title(
         live_server.app, today, later
     )

@@ -41,9 +41,12 @@ function pageKey(url) {
   return url.origin + url.pathname;
 }
 
+// A page the server sends with `no-store` (a device code, a restore preview) is about one
+// moment and may hold a secret: never kept offline, whatever its path.
 function cacheablePage(response, url) {
   return (
     !NEVER_CACHE.has(url.pathname) &&
+    !/no-store/i.test(response.headers.get("Cache-Control") || "") &&
     response.status === 200 &&
     response.type === "basic" &&
     !response.redirected &&
