@@ -108,7 +108,7 @@ def checked_at() -> str:
     return now_utc().astimezone(zone(user.time_zone if user else "UTC")).strftime("%H:%M")
 
 
-bp.add_app_template_global(lambda: uuid.uuid4(), "thanks_key")
+bp.add_app_template_global(uuid.uuid4, "thanks_key")
 bp.add_app_template_global(thanks.PRESETS, "thanks_presets")
 
 
