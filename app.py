@@ -171,9 +171,9 @@ def _check_secrets(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import devices, library, practice, progress, push, pwa, settings
+    from blueprints import devices, library, practice, progress, push, pwa, settings, together
 
-    for module in (practice, library, progress, settings, pwa, push, devices):
+    for module in (practice, library, progress, settings, pwa, push, devices, together):
         app.register_blueprint(module.bp)
 
 

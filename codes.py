@@ -1,8 +1,8 @@
 """Single-use codes a person passes on by hand, by link or by QR code: make, read, redeem.
 
 One table (`models.Code`) serves every kind: "device" codes (use Closer on another device,
-valid 10 minutes) now, partner invites (issue 15) later. No HTTP here: the blueprints turn a
-`CodeRefused` into a 4xx page.
+valid 10 minutes) and "invite" codes (a partner invite, issue 15, valid 7 days). No HTTP
+here: the blueprints turn a `CodeRefused` into a 4xx page.
 
 A code is 12 characters from Crockford's base32 alphabet without 0 and 1 (Crockford already
 leaves out I, L, O and U), so nothing can be misread: 30 symbols, 30**12 = 5.3e17 codes, or
@@ -10,6 +10,9 @@ leaves out I, L, O and U), so nothing can be misread: 30 symbols, 30**12 = 5.3e1
 any case, with or without spaces and dashes. Only its SHA-256 is stored: a copy of the
 database cannot be used to link a phone. A plain hash (no salt, no slow hash) is enough
 because the code is random and long, not chosen by a person.
+
+An invite travels only as a link (nobody types it) and lives a week, so it is longer: 27
+symbols of the same alphabet, 30**27 = 2**132.5, at least the 128 bits issue 15 asks for.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 LENGTH = 12
 GROUP = 4
 DEVICE = "device"
-LIFETIMES = {DEVICE: timedelta(minutes=10), "invite": timedelta(days=7)}
+INVITE = "invite"
+LENGTHS = {DEVICE: LENGTH, INVITE: 27}
+LIFETIMES = {DEVICE: timedelta(minutes=10), INVITE: timedelta(days=7)}
 
 
 class CodeRefused(Exception):
@@ -51,9 +56,9 @@ EXPIRED = CodeRefused(
 )
 
 
-def new_code() -> str:
-    """A fresh code, ungrouped: LENGTH symbols drawn by `secrets`."""
-    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+def new_code(length: int = LENGTH) -> str:
+    """A fresh code, ungrouped: `length` symbols drawn by `secrets`."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
 
 
 def grouped(code: str) -> str:
@@ -61,11 +66,11 @@ def grouped(code: str) -> str:
     return "-".join(code[i : i + GROUP] for i in range(0, len(code), GROUP))
 
 
-def normalise(text: str) -> str | None:
+def normalise(text: str, length: int = LENGTH) -> str | None:
     """The code someone typed, or None when it cannot be one: case, spaces and dashes do not
     matter; anything else outside the alphabet does."""
     cleaned = "".join(ch for ch in text.upper() if ch not in " -\t")
-    if len(cleaned) != LENGTH or any(ch not in ALPHABET for ch in cleaned):
+    if len(cleaned) != length or any(ch not in ALPHABET for ch in cleaned):
         return None
     return cleaned
 
@@ -79,7 +84,7 @@ def make(user_id: str, kind: str, now: datetime, label: str | None = None) -> st
     made (open or not): at most one open code per person and kind, and the table does not
     grow. Returns the code itself, which is never stored. The caller commits."""
     db.session.execute(delete(Code).where(Code.user_id == user_id, Code.kind == kind))
-    code = new_code()
+    code = new_code(LENGTHS[kind])
     db.session.add(
         Code(
             kind=kind,
@@ -102,7 +107,7 @@ class OpenCode:
 
 def find(text: str, kind: str, now: datetime) -> OpenCode:
     """The open code `text` names, or CodeRefused (404 unknown, 410 used or expired)."""
-    code = normalise(text)
+    code = normalise(text, LENGTHS[kind])
     if code is None:
         raise NOT_A_CODE
     row = db.session.scalar(

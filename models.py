@@ -1,14 +1,11 @@
 """The database schema: typed SQLAlchemy 2 models with their behaviour on them.
 
 One anonymous user row per browser cookie. Everything a user writes hangs off `user.id` with
-`ON DELETE CASCADE`, so deleting the user row deletes every trace of them. Room is left for:
-- the offline outbox: `AppliedWrite` records each client-generated UUID (idempotency key) once;
-- the reminder schedule: the `reminder_*` columns on `User`, claimed by the dispatcher;
-- several devices per user: a `Device` row per browser (its signed cookie holds a random token
-  whose hash the row keeps), each with its own `PushSubscription` rows;
-- single-use codes of any kind in one table, `Code`: "use on another device" codes now, and
-  partner invites (issue 15) with their optional display name;
-- a partner link later: user ids are opaque random strings that can be shared in a link table.
+`ON DELETE CASCADE`, so deleting the user row deletes every trace of them: the outbox's
+idempotency keys, the reminder schedule, devices (a row per browser, keeping its token's
+hash) with their push subscriptions, single-use codes (device codes, partner invites), and
+Together's rows (issue 15: partner links, thank-yous and the notices about them, read
+across two users only through together/access.py).
 """
 
 from __future__ import annotations
@@ -29,6 +26,8 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     event,
+    false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -40,6 +39,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 REFLECTION_MAX = 2000
+THANKS_MAX = 140
 
 
 def utcnow() -> datetime:
@@ -73,6 +73,9 @@ class User(db.Model):
     # instant but keeps the day, so a retry that runs late can never become "tomorrow's".
     next_reminder_day: Mapped[date | None] = mapped_column(Date, nullable=True)
     reminder_lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    thanks_notifications: Mapped[bool] = mapped_column(default=True, server_default=true())
+    partner_did_it_notifications: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     completions: Mapped[list[Completion]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -128,6 +131,8 @@ class Reflection(db.Model):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # "Share with <name>": off by default; together/access.py decides who may see it.
+    shared: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     user: Mapped[User] = relationship(back_populates="reflections")
 
@@ -222,7 +227,55 @@ class ReminderSent(db.Model):
     __table_args__ = (UniqueConstraint("user_id", "day", name="uq_reminder_user_day"),)
 
 
-# Every table holding a user's rows, for export and for the delete check.
+class PartnerLink(db.Model):
+    """One side of a couple (a link is two rows, one per person). The primary key and the
+    unique `partner_id` make one partner at a time a database rule; both columns cascade, so
+    deleting either person unlinks. `partner_name`: what the partner chose to be called;
+    `since`: the joiner's local date of joining, when the shared calendar starts; `anchor`:
+    that calendar's Day 1, the inviter's own, so the inviter's days never move."""
+
+    __tablename__ = "partner_links"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    partner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    partner_name: Mapped[str] = mapped_column(String(40))
+    since: Mapped[date] = mapped_column(Date)
+    anchor: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ThankYou(db.Model):
+    """A note between partners; `day` is the sender's local date (three a day)."""
+
+    __tablename__ = "thank_yous"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    receiver_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    text: Mapped[str] = mapped_column(String(THANKS_MAX))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class PartnerNotice(db.Model):
+    """A push owed to a partner, kind "thanks" or "did_it", sent once under a lease
+    (reminders/partner_notices.py). `once` is unique: per thank-you, per receiver's day."""
+
+    __tablename__ = "partner_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    receiver_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    day: Mapped[date] = mapped_column(Date)  # the receiver's local date
+    once: Mapped[str] = mapped_column(String(80), unique=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+
+
+# Every table holding a user's rows, for export and the delete check (Together's: together/).
 USER_TABLES = (Completion, Reflection, AppliedWrite, Device, Code, PushSubscription, ReminderSent)
 
 

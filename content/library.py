@@ -22,6 +22,7 @@ LIMITS = {
     "step": 160,
     "try_saying": 140,
     "reflect": 140,
+    "together": 160,
 }
 WHY_LENGTH = (150, 900)
 
@@ -46,6 +47,8 @@ class Practice:
     try_saying: str
     reflect: str
     strategy_key: str
+    # How two linked partners do it as a pair (issue 15), shown after "Together:".
+    together: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,7 @@ def _parse_practice(entry: dict, strategy_key: str, index: int) -> Practice:
         try_saying=_text(entry, "try_saying", where, LIMITS["try_saying"]),
         reflect=reflect,
         strategy_key=strategy_key,
+        together=_text(entry, "together", where, LIMITS["together"]),
     )
 
 

@@ -45,7 +45,7 @@ from flask import current_app
 
 from content.calendar import now_utc
 from models import db
-from reminders import claim, policy
+from reminders import claim, partner_notices, policy
 from reminders import payload as payloads
 from reminders.jobs import PushJob, PushResult, Subscription
 from reminders.schedule import end_of_day, next_slot, zone
@@ -284,6 +284,7 @@ def dispatch(now: datetime | None = None, sender: PushSender | None = None) -> D
             if not rows:
                 break
             dispatcher.run_batch(lease, rows)
+        partner_notices.dispatch_notices(sender, dispatcher.now)  # issue 15: Together
     finally:
         if own_sender:
             sender.close()

@@ -50,6 +50,7 @@ def test_every_strategy_has_at_least_seven_complete_practices():
             assert 1 <= p.minutes <= 5
             assert 2 <= len(p.steps) <= 4
             assert p.try_saying and p.reflect.endswith("?")
+            assert p.together, p.id  # issue 15: every practice has its pair version
 
 
 def test_every_practice_can_be_done_by_someone_who_lives_alone_at_any_hour():
@@ -111,7 +112,7 @@ def test_no_sentence_of_the_article_is_copied():
     texts = [s.why + " " + s.summary for s in library.strategies]
     for s in library.strategies:
         for p in s.practices:
-            texts += [p.title, p.try_saying, p.reflect, *p.steps]
+            texts += [p.title, p.try_saying, p.reflect, p.together, *p.steps]
     for text in texts:
         words = _words(text)
         for i in range(len(words) - 7):
@@ -139,6 +140,8 @@ def _broken(mutate) -> dict:
         (lambda r: r["strategy"].pop(), "exactly 6 strategies"),
         (lambda r: r["strategy"][0]["practice"][0].update(title="x" * 61), "too long"),
         (lambda r: r["strategy"][0]["practice"][0].update(reflect="Not a question."), "question"),
+        (lambda r: r["strategy"][2]["practice"][0].pop("together"), "'together' is missing"),
+        (lambda r: r["strategy"][0]["practice"][4].update(together="x" * 161), "too long"),
     ],
 )
 def test_validation_names_the_broken_entry(mutate, message):
@@ -399,3 +402,6 @@ def test_every_practice_reads_at_grade_eight_or_below():
         for p in strategy.practices:
             text = "\n".join([p.title, *p.steps, p.try_saying, p.reflect])
             assert _reading_grade(text) <= 8, (p.id, round(_reading_grade(text), 1))
+            # The pair line on its own, too: it is read apart from the card's steps.
+            grade = _reading_grade(p.together)
+            assert grade <= 8, (p.id, "together", round(grade, 1))

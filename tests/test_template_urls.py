@@ -220,6 +220,19 @@ def visit_everything(app, client):
     yield "link confirm", phone.get(link), 200
     phone.post(link)
     yield "/settings two devices", client.get("/settings"), 200
+    # Together: the invite form, an invite, the partner's join page, then the linked pages.
+    yield "/together", client.get("/together"), 200
+    invite = client.post("/together/invite", data={"name": "Sam"})
+    yield "invite", invite, 200
+    join = re.search(r"/together/join/[0-9A-Z]+", invite.get_data(as_text=True))[0]
+    partner = app.test_client()
+    yield "join", partner.get(join), 200
+    partner.post(join)
+    partner.post("/together/thanks", data={"text": "hi"})
+    for path in ("/together", "/together/unlink", "/together/thanks", f"/together/day/{today}"):
+        yield f"{path} linked", client.get(path), 200
+    share = client.post(f"/together/day/{today}/share", data={"shared": "1"}, headers=HTMX)
+    yield "share", share, 200
     yield (
         "time zone",
         client.post("/settings/timezone", data={"time_zone": "UTC"}, headers=HTMX),

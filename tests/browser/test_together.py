@@ -1,0 +1,124 @@
+"""Together in real browsers, each context its own phone: A invites, B joins by the link, both
+see the same practice title on the same date; A taps Done and B's partner state shows it; B
+sends a thank-you and A sees the note; A shares a reflection that B sees only once B saved
+one; A unlinks and B sees nothing of A. C, a third phone, sees nothing of A or B at any step.
+
+Drives the Together pages themselves (/together, the join page, /together/day/<date>, the
+thank-you page); the Today card's partials come with the lead's integration. The push of a
+thank-you, decrypted from a loopback push service, is in tests/test_together_notices.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import goto_ready
+
+pytestmark = pytest.mark.browser
+
+A_SECRET = "A wrote this for B alone"
+B_NOTE = "Thanks for the walk"
+
+
+def today_of(page) -> str:
+    return page.locator("article#card").get_attribute("data-day")
+
+
+def partner_state(page, url: str, day: str):
+    """The partner part as that phone loads it fresh (its cookies, no navigation: an expected
+    404 is not a console error)."""
+    response = page.request.get(f"{url}/together/day/{day}")
+    return response.status, response.text().replace("&#39;", "'")
+
+
+def c_sees_nothing(page, url: str, day: str) -> None:
+    status, html = partner_state(page, url, day)
+    assert status == 404
+    for secret in ("Sam", "Alex", A_SECRET, B_NOTE):
+        assert secret not in html
+    goto_ready(page, url + "/together")
+    assert page.get_by_role("button", name="Invite your partner").count() == 1
+
+
+def save_reflection(page, url: str, text: str) -> None:
+    goto_ready(page, url + "/")
+    page.locator("#reflection-text").fill(text)
+    page.get_by_role("button", name="Save reflection").click()
+    page.get_by_text("Reflection saved.").wait_for()
+
+
+def share_today(page, day: str) -> int:
+    """Press "Share with <name>" as the switch does (a form post with the page's token)."""
+    return page.evaluate(
+        """async (day) => {
+            const token = document.querySelector('meta[name="csrf-token"]').content;
+            const body = new URLSearchParams({shared: "1", csrf_token: token});
+            const r = await fetch(`/together/day/${day}/share`, {method: "POST", body,
+                headers: {"HX-Request": "true", "X-CSRFToken": token}});
+            return r.status;
+        }""",
+        day,
+    )
+
+
+def test_two_phones_practise_together_and_a_third_sees_nothing(live_server, new_context, guard):
+    url = live_server.url
+    a, b, c = (guard.watch(new_context()).new_page() for _ in range(3))
+    for page in (a, b, c):
+        goto_ready(page, url + "/")
+    day = today_of(a)
+    c_sees_nothing(c, url, day)
+
+    # A invites: a link in a read-only field with Copy link, and its QR code.
+    goto_ready(a, url + "/together")
+    a.get_by_label("The name your partner will see you as (optional)").fill("Sam")
+    a.get_by_role("button", name="Invite your partner").click()
+    a.get_by_role("heading", name="Send this link to your partner").wait_for()
+    assert a.get_by_role("button", name="Copy link").count() == 1
+    assert a.locator("figure svg").count() == 1
+    link = a.locator("#invite-link").input_value()
+
+    # B opens it, reads what is shared, and joins.
+    goto_ready(b, link)
+    b.get_by_text("Sam will see whether you did each day's practice").wait_for()
+    assert b.get_by_role("link", name="No thanks").count() == 1
+    b.get_by_label("The name Sam will see you as (optional)").fill("Alex")
+    b.get_by_role("button", name="Join").click()
+    b.wait_for_url(url + "/")
+    assert today_of(b) == day
+    title = b.locator("#practice-title").inner_text()
+    goto_ready(a, url + "/")
+    assert a.locator("#practice-title").inner_text() == title
+    c_sees_nothing(c, url, day)
+
+    # A taps Done; B's partner state says so on its next load.
+    assert "Sam hasn't yet" in partner_state(b, url, day)[1]
+    a.get_by_role("button", name="Done").click()
+    a.get_by_role("button", name="Undo").wait_for()
+    assert "Sam did today's practice" in partner_state(b, url, day)[1]
+
+    # B sends a thank-you; A sees the note.
+    goto_ready(b, url + "/together/thanks")
+    b.get_by_label("Or write your own").fill(B_NOTE)
+    b.get_by_role("button", name="Send a thank-you").click()
+    b.wait_for_url(url + "/#card")
+    assert B_NOTE in partner_state(a, url, day)[1]
+    c_sees_nothing(c, url, day)
+
+    # A shares a reflection: B sees it only once B has saved one.
+    save_reflection(a, url, A_SECRET)
+    assert share_today(a, day) == 200
+    status, html = partner_state(b, url, day)
+    assert A_SECRET not in html and "Save yours for this day to see it" in html
+    save_reflection(b, url, "B's own words")
+    assert A_SECRET in partner_state(b, url, day)[1]
+    c_sees_nothing(c, url, day)
+
+    # A unlinks: B sees nothing of A any more.
+    goto_ready(a, url + "/together/unlink")
+    a.get_by_role("button", name="Unlink").click()
+    a.get_by_role("button", name="Invite your partner").wait_for()
+    status, html = partner_state(b, url, day)
+    assert status == 404 and A_SECRET not in html and "Sam" not in html
+    c_sees_nothing(c, url, day)
+    guard.check()
