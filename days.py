@@ -16,6 +16,7 @@ from content.calendar import DAYS_AHEAD, DEFAULT_ZONE, local_today, parse_day
 from content.library import Library, Practice, Strategy, day_number
 from models import Completion, Reflection, db
 from revisions import revision_of
+from together.calendar import schedule_number
 
 # A device whose clock or zone runs ahead of the zone in settings may be a day ahead of us;
 # its offline writes for "its" today must still be kept.
@@ -119,7 +120,8 @@ def build_day(library: Library, user, day: date, today: date, ahead: int = 0) ->
     mark; a device whose own date is already there gets the forms from its script), and the
     answer to a write keeps offering what that device was just able to send."""
     number = day_number(user.first_date, day)
-    strategy, practice = library.for_day(number)
+    # Linked partners share one schedule from the day they linked (together/calendar.py).
+    strategy, practice = library.for_day(schedule_number(user, day))
     start = recent_start(user.first_date, today)
     done_at, reflection, updated_at, recent_done = _day_state(user.id, day, start, today)
     return DayView(

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import contains_eager
 
 from days import user_today
-from models import Completion, Device, User, db
+from models import Completion, Device, PartnerLink, User, db
 
 # Checked in order: the first match names the browser (Edge and Opera also say "Chrome",
 # Chrome also says "Safari").
@@ -69,7 +70,13 @@ def add(user_id: str, user_agent: str, now: datetime) -> tuple[Device, str]:
 
 def signed_in(token: str) -> tuple[Device, User] | None:
     """The device and its user for a cookie's token: the one query per request."""
-    query = select(Device, User).select_from(User).join(Device, Device.user_id == User.id)
+    query = (
+        select(Device, User)
+        .select_from(User)
+        .join(Device, Device.user_id == User.id)
+        .outerjoin(PartnerLink, PartnerLink.user_id == User.id)
+        .options(contains_eager(User.partner_link))
+    )
     row = db.session.execute(query.where(Device.token_hash == token_hash(token))).first()
     return (row[0], row[1]) if row else None
 

@@ -1,11 +1,9 @@
 """The database schema: typed SQLAlchemy 2 models with their behaviour on them.
 
-One anonymous user row per browser cookie. Everything a user writes hangs off `user.id` with
-`ON DELETE CASCADE`, so deleting the user row deletes every trace of them: the outbox's
-idempotency keys, the reminder schedule, devices (a row per browser, keeping its token's
-hash) with their push subscriptions, single-use codes (device codes, partner invites), and
-Together's rows (issue 15: partner links, thank-yous and the notices about them, read
-across two users only through together/access.py).
+Everything a user writes hangs off `user.id` with `ON DELETE CASCADE`, so deleting the user
+row deletes every trace: idempotency keys, the reminder schedule, devices (one per browser)
+with their push subscriptions, single-use codes, and Together's rows (read across two users
+only through together/access.py).
 """
 
 from __future__ import annotations
@@ -59,8 +57,8 @@ class User(db.Model):
     # IANA zone; "UTC" until the browser tells us its own.
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     time_zone_confirmed: Mapped[bool] = mapped_column(default=False)
-    # Day 1 of the schedule, as a local calendar date. Never changes after the first action,
-    # so a date always keeps its practice whatever the zone (no day skipped or repeated).
+    # Day 1, a local date. Never changes after the first action, so a date always keeps its
+    # practice whatever the zone (no day skipped or repeated).
     first_date: Mapped[date] = mapped_column(Date)
 
     # Reminder schedule (read and written by the reminders package).
@@ -88,6 +86,11 @@ class User(db.Model):
     )
     devices: Mapped[list[Device]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    # This user's side of a partner link, loaded with the user (devices.signed_in), so a page
+    # asks for it once; None while not linked. Written only through together/links.py.
+    partner_link: Mapped[PartnerLink | None] = relationship(
+        foreign_keys="PartnerLink.user_id", viewonly=True
     )
 
     __table_args__ = (
@@ -140,11 +143,8 @@ class Reflection(db.Model):
 
 
 class AppliedWrite(db.Model):
-    """Idempotency keys: each client-generated UUID is applied at most once.
-
-    The offline outbox may replay a write any number of times (flapping network, two tabs);
-    the key makes every replay after the first a no-op.
-    """
+    """Idempotency keys: the outbox may replay a write any number of times (flapping
+    network, two tabs); its client UUID makes every replay after the first a no-op."""
 
     __tablename__ = "applied_writes"
 

@@ -25,7 +25,7 @@ from flask import (
 from sqlalchemy import func, select
 
 import idempotency
-from content.library import Practice, day_number
+from content.library import Practice
 from days import (
     WRITE_AHEAD_DAYS,
     DayOutOfReach,
@@ -48,6 +48,8 @@ from revisions import (
     undo_is_stale,
 )
 from security import limit_writes
+from together.calendar import schedule_number
+from together.notices import owe_did_it
 
 bp = Blueprint("practice", __name__)
 bp.add_app_template_global(progress_sentence)
@@ -237,6 +239,7 @@ def _apply_done(user: User, day: date, stamp: datetime) -> None:
     if exists is None:
         practice = _practice_for(user, day)
         db.session.add(Completion(user_id=user.id, day=day, practice_id=practice.id, done_at=stamp))
+        owe_did_it(user)  # a partner may be told "<name> did it" (together/notices.py)
 
 
 def _apply_undo(user: User, day: date, stamp: datetime) -> None:
@@ -287,4 +290,4 @@ def _apply_reflection(user: User, day: date, stamp: datetime) -> None:
 
 
 def _practice_for(user: User, day: date) -> Practice:
-    return _library().for_day(day_number(user.first_date, day))[1]
+    return _library().for_day(schedule_number(user, day))[1]

@@ -39,6 +39,7 @@ from models import USER_TABLES, User, db
 from reminders.schedule import reschedule
 from restore import merge, plan_restore
 from security import EXPORT_LIMIT, csrf, limit_read, limit_writes
+from together.export import export_together
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -123,6 +124,7 @@ def export_user(user: User) -> dict:
         # Token hashes are how a device or code is found, not something the person wrote.
         payload[model.__tablename__] = [_row_dict(r, skip={"user_id", "token_hash"}) for r in rows]
     payload["journal"] = _journal(payload["completions"], payload["reflections"])
+    payload["together"] = export_together(user)
     return payload
 
 

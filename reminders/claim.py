@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from models import Completion, PushSubscription, ReminderSent, User
+from models import Completion, PartnerLink, PushSubscription, ReminderSent, User
 
 
 def claim_due(session, now: datetime, lease_seconds: int, limit: int, is_postgres: bool):
@@ -69,10 +69,11 @@ class Loaded:
     last_reminder: dict[str, date]  # user -> the last day recorded as reminded
     last_practice: dict[str, date]  # user -> the last day practised
     done_today: set[str]  # users who practised the day their reminder is for
+    links: dict  # user -> (since, anchor) of their partner link: whose calendar names the day
 
 
 def load(session, user_days: list[tuple[str, date]]) -> Loaded:
-    """Four indexed queries for the whole batch of `(user id, day D)`."""
+    """Five indexed queries for the whole batch of `(user id, day D)`."""
     ids = [uid for uid, _day in user_days]
     subs, sent, done = PushSubscription.__table__, ReminderSent.__table__, Completion.__table__
     devices = session.execute(
@@ -95,7 +96,12 @@ def load(session, user_days: list[tuple[str, date]]) -> Loaded:
     if user_days:
         pair = tuple_(done.c.user_id, done.c.day)
         done_today = set(session.scalars(select(done.c.user_id).where(pair.in_(user_days))))
-    return Loaded(devices, dict(last_reminder), dict(last_practice), done_today)
+    link = PartnerLink.__table__
+    links = session.execute(
+        select(link.c.user_id, link.c.since, link.c.anchor).where(link.c.user_id.in_(ids))
+    ).all()
+    links = {row.user_id: (row.since, row.anchor) for row in links}
+    return Loaded(devices, dict(last_reminder), dict(last_practice), done_today, links)
 
 
 @dataclass

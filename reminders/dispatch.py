@@ -109,6 +109,8 @@ class Dispatcher:
             works[row.user_id].devices.append(Device(row.id, sub, row.last_sent_day))
         for user_id, last in loaded.last_reminder.items():
             works[user_id].last_reminder = last
+        for user_id, link in loaded.links.items():
+            works[user_id].link = link
         return loaded.done_today, loaded.last_practice
 
     # -- decisions -----------------------------------------------------------------------
@@ -147,16 +149,17 @@ class Dispatcher:
         elif action == policy.RECORD:
             self._settle(work)  # every device already has it (an earlier pass): record it
         else:
-            work.message = self._message(work.row.first_date, work.day)
+            work.message = self._message(work.row.first_date, work.day, work.link)
             work.ttl = policy.ttl_seconds(self.now_aware, end_of_day(work.day, tz))
             work.pending = len(missing)
             jobs.extend((work, device) for device in missing)
 
-    def _message(self, first_date: date, day: date) -> bytes:
-        # Everyone who started on the same date gets the same practice on the same day.
-        key = (first_date, day)
+    def _message(self, first_date: date, day: date, link) -> bytes:
+        # Everyone who started on the same date (or shares a partner calendar) gets the same
+        # practice on the same day.
+        key = (first_date, day, link)
         if key not in self.messages:
-            message = payloads.reminder_message(self.library, first_date, day)
+            message = payloads.reminder_message(self.library, first_date, day, link)
             self.messages[key] = payloads.encode(message)
         return self.messages[key]
 

@@ -49,6 +49,7 @@ class Work:
     every: int
     unanswered: int
     last_reminder: date | None = None
+    link: tuple[date, date] | None = None  # (since, anchor) while linked with a partner
     late: bool = False  # `day` is today in place of the stale day the row pointed at
     devices: list[Device] = field(default_factory=list)
     pending: int = 0  # pushes sent and not yet answered

@@ -5,7 +5,7 @@ receiver's switch; several dispatchers send each notice exactly once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from reminders.sender import make_sender
 from tests.conftest import app_on
 from tests.pushservice import PushService
 from tests.reminders_support import dispatch, payloads, push_app, subscribe, utc
-from tests.test_together import TODAY, couple, uid
+from tests.test_together import TODAY, couple, invite_token, started, uid
 from together.notices import owe_did_it
 
 NOON = utc(2026, 11, 26, 12, 1)
@@ -42,10 +42,13 @@ def linked_with_push(app, service):
     return a, b, subscriber
 
 
-def notices(app) -> list[tuple[str, bool]]:
+def notices(app, receiver=None) -> list[tuple[str, bool]]:
+    """(kind, settled) of the notices owed, to `receiver` (a client) or to anyone."""
     with app.app_context():
-        rows = db.session.scalars(select(PartnerNotice).order_by(PartnerNotice.id)).all()
-        return [(n.kind, n.sent_at is not None) for n in rows]
+        query = select(PartnerNotice).order_by(PartnerNotice.id)
+        if receiver is not None:
+            query = query.where(PartnerNotice.receiver_id == uid(app, receiver))
+        return [(n.kind, n.sent_at is not None) for n in db.session.scalars(query)]
 
 
 def did_it(app, client, now: datetime):
@@ -106,9 +109,11 @@ def test_no_did_it_once_the_receiver_practised(app, service):
     a.post(f"/day/{TODAY}/done")  # A practises before the dispatcher runs
     dispatch(app, NOON)
     assert not [p for p in payloads(subscriber) if "did today" in p["body"]]
-    assert notices(app) == [("did_it", True)]  # settled without a push
+    assert notices(app, receiver=a) == [("did_it", True)]  # settled without a push
     did_it(app, b, utc(2026, 11, 26, 11, 0))  # and no new one that day
-    assert notices(app) == [("did_it", True)]
+    assert notices(app, receiver=a) == [("did_it", True)]
+    # A's own Done (through the page) owes B one in turn: B's practice here is simulated.
+    assert [kind for kind, _ in notices(app, receiver=b)] == ["did_it"]
 
 
 def test_a_dispatch_that_runs_into_quiet_hours_drops_the_did_it(app, service):
@@ -148,3 +153,23 @@ def test_unlinking_drops_what_was_owed(app, service):
     a.post("/together/unlink")
     dispatch(app, NOON)
     assert not [p for p in payloads(subscriber) if "thank-you" in p["body"]]
+
+
+def test_a_linked_partners_daily_reminder_names_the_shared_practice(app, service):
+    """B started six days before A and then joined A: from the day they linked, B's morning
+    reminder names the couple's practice (A's calendar), not B's own Day 7."""
+    a, b = started(app), started(app)
+    with app.app_context():
+        db.session.get(User, uid(app, b)).first_date = date(2026, 11, 20)
+        db.session.commit()
+    token = invite_token(a, "Sam")
+    assert b.post(f"/together/join/{token}", data={"name": "Alex"}).status_code == 303
+    subscriber = service.new_subscriber()
+    assert subscribe(b, subscriber, reminder_time="12:01").status_code == 201
+    dispatch(app, NOON)
+    [message] = [p for p in payloads(subscriber) if p.get("day") == TODAY]
+    library = app.extensions["library"]
+    strategy, practice = library.for_day(1)  # A's Day 1 is today
+    assert message["title"] == f"Day 1 together · {strategy.name}"
+    assert message["body"] == " ".join(practice.title.split())
+    assert library.for_day(7)[1].title != practice.title  # B's own calendar says otherwise

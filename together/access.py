@@ -37,7 +37,7 @@ def partner_of(user: User | None) -> Partner | None:
     """The user's partner while they are linked, else None."""
     if user is None:
         return None
-    link = db.session.get(PartnerLink, user.id)
+    link = user.partner_link
     if link is None:
         return None
     partner = db.session.get(User, link.partner_id)

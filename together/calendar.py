@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from content.library import day_number
-from models import PartnerLink, db
+from models import PartnerLink
 
 
 def shared_day_number(first_date: date, link: PartnerLink | None, day: date) -> int:
@@ -32,4 +32,4 @@ def together_day(link: PartnerLink | None, day: date) -> int | None:
 
 def schedule_number(user, day: date) -> int:
     """`shared_day_number` for a user, reading their link (one primary-key lookup)."""
-    return shared_day_number(user.first_date, db.session.get(PartnerLink, user.id), day)
+    return shared_day_number(user.first_date, user.partner_link, day)
