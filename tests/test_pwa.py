@@ -229,17 +229,23 @@ def test_day_cards_carry_the_offline_templates(client):
         assert html.count('name="csrf_token"') >= 3
 
 
-def scripts_of(html: str) -> list[str]:
-    """The scripts boot.js starts after the first paint, in order."""
+def scripts_of(app, html: str) -> list[str]:
+    """The scripts boot.js starts after the first paint, in order: the parts of its bundle."""
+    from assets import BUNDLES, script_file
+
     listed = re.search(
-        r'<script defer src="/static/js/boot.js\?v=[0-9a-f]+" data-scripts="([^"]+)">', html
+        r'<script defer src="/static/js/boot.js\?v=[0-9a-f]+" '
+        r'data-bundle="/static/bundles/([a-z-]+)\.js\?v=([0-9a-f]+)"( data-htmx)?>',
+        html,
     )
-    return [
-        re.match(r"/static/(?:js|vendor)/([^?]+)", url).group(1) for url in listed.group(1).split()
-    ]
+    name, digest, htmx = listed.groups()
+    assert app.extensions["asset_hashes"][f"bundles/{name}.js"] == digest
+    parts = [script_file(part).rsplit("/", 1)[1] for part in BUNDLES[name]]
+    assert (htmx is not None) == (parts[-1] == "htmx.min.js")  # boot.js waits for htmx
+    return parts
 
 
-def test_pages_start_only_the_scripts_they_use(client):
+def test_pages_start_only_the_scripts_they_use(app, client):
     first = ["common.js", "outbox.js", "replay.js", "page.js", "install.js"]
     writes = [*first, "card.js", "push.js", "offline.js", "htmx.min.js"]
     for url, expected in (
@@ -251,8 +257,10 @@ def test_pages_start_only_the_scripts_they_use(client):
         ("/about", [*first, "offline.js"]),
     ):
         html = client.get(url).get_data(as_text=True)
-        assert scripts_of(html) == expected, url
-        assert html.count("<script") == 1, url  # boot.js, which starts the others
+        assert scripts_of(app, html) == expected, url
+        # boot.js, which starts the others, and fresh.js, which revalidates a restored page
+        assert re.findall(r"<script defer src=\"/static/js/(\w+)\.js", html) == ["boot", "fresh"]
+        assert html.count("<script") == 2, url
     html = client.get("/").get_data(as_text=True)
     assert '<button type="button" id="update-banner" class="update-banner" hidden>' in html
     assert 'id="offline-badge"' in html and 'id="outbox-notice"' in html
