@@ -24,7 +24,7 @@ YEAR = "public, max-age=31536000, immutable"
 
 # The page scripts that boot.js starts after the first paint, one bundle per list a page can
 # ask for (templates/base.html composes the list; these are all it can compose), each file in
-# order. Why: on a first visit eight separate scripts cost eight responses' headers (~300 bytes
+# order. Why: on a first visit nine separate scripts cost nine responses' headers (~300 bytes
 # each) and brotli compresses one stream better than eight small ones: measured with
 # bench/page_weight.py on `/`, 24,638 bytes of scripts in 9 responses became 19,982 in one
 # (the first visit 39,430 -> 34,599).
