@@ -57,12 +57,14 @@ def served_bytes(name: str, data: bytes) -> bytes:
 @dataclass(frozen=True)
 class Encoded:
     identity: bytes
-    br: bytes
-    gzip: bytes
+    br: bytes | None  # None: an image, compressed already
+    gzip: bytes | None
     mimetype: str
 
     @classmethod
     def of(cls, served: bytes, mimetype: str) -> Encoded:
+        if not mimetype.startswith(TEXT_TYPES):
+            return cls(identity=served, br=None, gzip=None, mimetype=mimetype)
         return cls(
             identity=served,
             br=brotli.compress(served, quality=11),
@@ -96,8 +98,7 @@ class Assets:
                 data = path.read_bytes()
                 hashes[name] = hashlib.sha256(data).hexdigest()[:12]
                 mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-                if mimetype.startswith(TEXT_TYPES):
-                    encoded[name] = Encoded.of(served_bytes(name, data), mimetype)
+                encoded[name] = Encoded.of(served_bytes(name, data), mimetype)
         for bundle, parts in BUNDLES.items():
             name = f"{BUNDLE_FOLDER}{bundle}.js"
             served = bundle_bytes([encoded[script_file(part)].identity for part in parts])
@@ -128,7 +129,10 @@ class Assets:
         raise KeyError(f"no bundle of {scripts!r}: declare it in assets.BUNDLES")
 
     def precompressed(self, filename: str) -> Response | None:
-        """The stored bytes for a hashed URL, compressed as the browser takes them. A bundle,
+        """The stored bytes for a hashed URL, compressed as the browser takes them. Images too
+        go out from memory, without what Flask's file sending adds for a file that may change
+        (Last-Modified, ETag, Accept-Ranges, Content-Disposition: ~180 bytes a response) and
+        that a hashed, immutable URL never needs. A bundle,
         which has no file for Flask to fall back on, goes out under any hash (a page from
         before a deploy gets today's scripts, as it would get today's file; `no-cache`)."""
         encoded = self.encoded.get(filename)
@@ -138,9 +142,9 @@ class Assets:
         if stale and not filename.startswith(BUNDLE_FOLDER):
             return None
         accepted = request.headers.get("Accept-Encoding", "")
-        if "br" in accepted:
+        if encoded.br is not None and "br" in accepted:
             body, coding = encoded.br, "br"
-        elif "gzip" in accepted:
+        elif encoded.gzip is not None and "gzip" in accepted:
             body, coding = encoded.gzip, "gzip"
         else:
             body, coding = encoded.identity, None

@@ -71,3 +71,34 @@ def test_every_bundle_is_precached_and_changes_the_version(app, client, tmp_path
         part.write_bytes(source)
         assets.reload()
     assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_only_what_a_browser_runs_carries_the_document_policies(app, client):
+    """Headers that mean nothing on a response cost a phone bytes on every one of them."""
+    page = client.get("/")
+    for name in ("Content-Security-Policy", "Permissions-Policy", "Referrer-Policy"):
+        assert name in page.headers and name in client.get("/service-worker.js").headers
+    csrf = page.get_data(as_text=True).split('name="csrf-token" content="')[1].split('"')[0]
+    report = client.post(
+        "/settings/timezone",
+        data={"time_zone": "Asia/Tokyo", "detected": "1"},
+        headers={"HX-Request": "true", "X-CSRFToken": csrf},
+    )
+    asset_url = app.extensions["asset_url"]
+    icon = client.get(asset_url("icons/favicon-32.png"))
+    others = [
+        report,
+        icon,
+        client.get(asset_url("css/app.css")),
+        client.get("/manifest.webmanifest"),
+    ]
+    assert report.status_code == 204 and icon.status_code == 200
+    for response in others:
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        for name in ("Content-Security-Policy", "Permissions-Policy", "Referrer-Policy"):
+            assert name not in response.headers, (response, name)
+    # an image from memory, as the scripts: none of what a changing file would need
+    assert icon.data == (app.extensions["assets"].folder / "icons" / "favicon-32.png").read_bytes()
+    assert icon.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    for name in ("ETag", "Last-Modified", "Accept-Ranges", "Content-Disposition"):
+        assert name not in icon.headers
