@@ -19,7 +19,7 @@ from tests.browser.conftest import PHONES, goto_ready, pixel_only, wait_ready
 pytestmark = pytest.mark.browser
 
 # Every script but boot.js, which starts them (one bundle of them, assets.py).
-LATER_SCRIPTS = "**/static/bundles/*"
+LATER_SCRIPTS = "**/static/bundles/{read,writes,progress,forget,progress-forget}.js*"
 
 
 class Held:
