@@ -20,7 +20,7 @@ import rjsmin
 from flask import Flask, Response, request
 
 TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
-YEAR = "public, max-age=31536000, immutable"
+YEAR = "max-age=31536000, immutable"  # any cache may keep them: no `public` needed
 
 # The page's scripts as bundles, each file in order: "early", the one script the page itself
 # loads (deferred: boot.js, then fresh.js, which ran at the end of <body> as a script of its

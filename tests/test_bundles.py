@@ -28,7 +28,7 @@ def test_a_bundle_is_its_parts_in_order_in_every_encoding(app, client):
     plain = client.get(url, headers={"Accept-Encoding": "identity"})
     assert brotli.decompress(br.data) == gzip.decompress(gz.data) == plain.data == expected
     assert br.headers["Content-Encoding"] == "br" and br.mimetype == "text/javascript"
-    assert br.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert br.headers["Cache-Control"] == "max-age=31536000, immutable"
     assert plain.data.endswith(b"\n;\n") and b"htmx" in plain.data.rsplit(b"\n;\n", 2)[-2]
     # one stream compresses better than its parts one by one
     one_by_one = sum(len(brotli.compress(part, quality=11)) for part in parts)
@@ -99,6 +99,6 @@ def test_only_what_a_browser_runs_carries_the_document_policies(app, client):
             assert name not in response.headers, (response, name)
     # an image from memory, as the scripts: none of what a changing file would need
     assert icon.data == (app.extensions["assets"].folder / "icons" / "favicon-32.png").read_bytes()
-    assert icon.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert icon.headers["Cache-Control"] == "max-age=31536000, immutable"
     for name in ("ETag", "Last-Modified", "Accept-Ranges", "Content-Disposition"):
         assert name not in icon.headers
