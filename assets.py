@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import brotli
+import rcssmin
 import rjsmin
 from flask import Flask, Response, request
 
@@ -49,11 +50,14 @@ def script_file(name: str) -> str:
 
 
 def served_bytes(name: str, data: bytes) -> bytes:
-    """What goes out for a static file: our JavaScript minified (rjsmin), so the comments
-    that say why stay in the source and cost a phone nothing (a third to a half of each
-    script's compressed bytes); files that come minified, and everything else, as they are."""
+    """What goes out for a static file: our JavaScript (rjsmin) and CSS (rcssmin, by the same
+    author) minified, so the comments that say why stay in the source and cost a phone
+    nothing (a third to a half of each script's compressed bytes; app.css 2,846 -> 2,068
+    bytes in brotli); files that come minified, and everything else, as they are."""
     if name.endswith(".js") and not name.endswith(".min.js"):
         return rjsmin.jsmin(data.decode("utf-8")).encode("utf-8")
+    if name.endswith(".css") and not name.endswith(".min.css"):
+        return rcssmin.cssmin(data.decode("utf-8")).encode("utf-8")
     return data
 
 

@@ -4,6 +4,7 @@ own minified bytes in order, compressed once, content-hashed, precached by the w
 from __future__ import annotations
 
 import gzip
+import re
 
 import brotli
 import pytest
@@ -102,3 +103,15 @@ def test_only_what_a_browser_runs_carries_the_document_policies(app, client):
     assert icon.headers["Cache-Control"] == "max-age=31536000, immutable"
     for name in ("ETag", "Last-Modified", "Accept-Ranges", "Content-Disposition"):
         assert name not in icon.headers
+
+
+def test_the_stylesheet_goes_out_minified_the_same_in_every_encoding(app, client):
+    url = app.extensions["asset_url"]("css/app.css")
+    source = (app.extensions["assets"].folder / "css" / "app.css").read_bytes()
+    br = brotli.decompress(client.get(url, headers={"Accept-Encoding": "br"}).data)
+    gz = gzip.decompress(client.get(url, headers={"Accept-Encoding": "gzip"}).data)
+    plain = client.get(url, headers={"Accept-Encoding": "identity"}).data
+    assert br == gz == plain and b"/*" not in plain and b"/*" in source
+    assert len(plain) < 0.85 * len(source)  # the comments stay in the source
+    rules = re.sub(rb"/\*.*?\*/", b"", source, flags=re.S)
+    assert plain.count(b"{") == rules.count(b"{") and plain.count(b";") <= rules.count(b";")
