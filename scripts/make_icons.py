@@ -27,11 +27,24 @@ def png(width: int, height: int, rows: list[bytes]) -> bytes:
             + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
         )
 
+    pixels = sorted({row[i : i + 4] for row in rows for i in range(0, len(row), 4)})
+    if len(pixels) <= 256:
+        # Indexed colour: one byte a pixel and a palette (with its alpha) instead of four;
+        # the icons are a few colours and their blends (192 px: 2,131 -> 1,326 bytes, 512 px:
+        # 6,348 -> 4,098; the 32 px one, mostly palette then, 385 -> 376). The pixels are the same.
+        index = {pixel: bytes([n]) for n, pixel in enumerate(pixels)}
+        rows = [b"".join(index[row[i : i + 4]] for i in range(0, len(row), 4)) for row in rows]
+        colour = 3
+        extra = chunk(b"PLTE", b"".join(p[:3] for p in pixels))
+        extra += chunk(b"tRNS", bytes(p[3] for p in pixels))
+    else:
+        colour, extra = 6, b""
     raw = b"".join(b"\x00" + row for row in rows)
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
+        + extra
         + chunk(b"IDAT", zlib.compress(raw, 9))
         + chunk(b"IEND", b"")
     )
@@ -91,6 +104,9 @@ def main() -> None:
         "maskable-192.png": (192, 1.0, False),  # motif inside the 80% safe zone
         "maskable-512.png": (512, 1.0, False),
         "apple-touch-icon.png": (180, 1.2, False),  # iOS rounds the corners itself
+        # The tab's icon (base.html): a browser shows it at 16-32 px, and on a first visit
+        # the 192 px icon cost 2.6 KB where this costs a fraction of it.
+        "favicon-32.png": (32, 1.4, True),
     }
     for name, (size, scale, rounded) in icons.items():
         (OUT / name).write_bytes(draw(size, scale, rounded))

@@ -1,7 +1,8 @@
-/* The page's one early script (deferred): it starts the page's other scripts once the page
-   has painted, and sets <html data-ready> when they have run and htmx, where the page loads
-   it, has wired the page. Why: Lighthouse's LCP estimate, like a phone on slow 4G, pays for
-   every request started before the first paint. Side by side on the bench machine (issue 13),
+/* The page's one early script (deferred): it starts the page's other scripts, one bundle of
+   them in order (assets.py), once the page has painted, and sets <html data-ready> when they
+   have run and htmx, where the bundle ends with it (data-htmx), has wired the page.
+   Why after the paint: Lighthouse's LCP estimate, like a phone on slow 4G, pays for every
+   request started before the first paint. Side by side on the bench machine (issue 13),
    the same scripts with plain `defer` gave Lighthouse LCPs of 1.2-2.8 s (median per page
    1.5-1.9 s, target 1.5 s) against 0.9-1.6 s started from here. Until they run, every write
    is a plain form POST and 303, which works the same, only with a page load. */
@@ -9,7 +10,6 @@
 
 (function () {
   var own = document.currentScript.dataset;
-  var scripts = (own.scripts || "").split(" ").filter(Boolean);
 
   // Chromium may offer installation before install.js has loaded: keep the offer for it.
   window.addEventListener("beforeinstallprompt", function (event) {
@@ -21,15 +21,15 @@
     return new Promise(function (resolve, reject) {
       var script = document.createElement("script");
       script.src = src;
-      script.async = false; // run in the listed order: htmx last, after its listeners
       script.onload = resolve;
       script.onerror = reject;
       document.head.appendChild(script);
     });
   }
 
+  // Listening before the bundle runs: htmx, at its end, wires the page as it runs.
   function htmxWired() {
-    if (!scripts.some(function (src) { return src.indexOf("htmx") >= 0; })) return null;
+    if (own.htmx === undefined) return null;
     return new Promise(function (resolve) {
       document.addEventListener("htmx:after:process", function wired(event) {
         if (event.target === document.body) resolve();
@@ -39,7 +39,7 @@
 
   function loadAll() {
     var wired = htmxWired();
-    Promise.all(scripts.map(loadScript).concat(wired ? [wired] : [])).then(function () {
+    Promise.all([loadScript(own.bundle)].concat(wired ? [wired] : [])).then(function () {
       document.documentElement.dataset.ready = "true";
     }, function () { /* offline and not cached: the page keeps working without them */ });
   }

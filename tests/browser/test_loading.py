@@ -18,12 +18,8 @@ from tests.browser.conftest import PHONES, goto_ready, pixel_only, wait_ready
 
 pytestmark = pytest.mark.browser
 
-# Every script but boot.js, which starts them.
-LATER_SCRIPTS = (
-    "**/static/{vendor/htmx.min.js,"
-    "js/common.js,js/outbox.js,js/replay.js,js/page.js,js/offline.js,js/install.js,"
-    "js/card.js,js/push.js}*"
-)
+# Every script but boot.js, which starts them (one bundle of them, assets.py).
+LATER_SCRIPTS = "**/static/bundles/{read,writes,progress,forget,progress-forget}.js*"
 
 
 class Held:
@@ -141,7 +137,8 @@ def test_only_pages_with_something_for_htmx_load_it(live_server, phone_context):
         fetched.clear()
         goto_ready(page, live_server.url + path)  # ready either way: offline layer, reminders
         assert page.evaluate("typeof window.htmx !== 'undefined'") is wants, path
-        assert any("/vendor/htmx" in url for url in fetched) is wants, path
+        # htmx ends the writes bundle (assets.BUNDLES)
+        assert any("/bundles/writes.js" in url for url in fetched) is wants, path
         assert page.evaluate("typeof window.CloserOutbox !== 'undefined'"), path
 
 

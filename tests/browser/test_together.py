@@ -77,6 +77,11 @@ def test_two_phones_practise_together_and_a_third_sees_nothing(live_server, new_
     assert a.get_by_role("button", name="Copy link").count() == 1
     assert a.locator("figure svg").count() == 1
     link = a.locator("#invite-link").input_value()
+    a.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+    a.wait_for_selector("html[data-ready]", state="attached")
+    a.get_by_role("button", name="Copy link").click()
+    a.get_by_text("Copied.").wait_for()
+    assert a.evaluate("navigator.clipboard.readText()") == link
 
     # B opens it, reads what is shared, and joins.
     goto_ready(b, link)

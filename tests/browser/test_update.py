@@ -119,12 +119,12 @@ def test_new_version_waits_for_the_tap_then_serves_new_assets(
     )
     phone_context.set_offline(False)
 
-    # The new static cache really serves the new stylesheet.
+    # The new static cache really serves the new stylesheet (minified, assets.py).
     assert page.evaluate(
         f"""caches.open('closer-static-{new_version}')
               .then((c) => c.match('/static/css/app.css?v={new_hash}'))
               .then((r) => r ? r.text() : '')
-              .then((t) => t.includes('--deploy: 2'))"""
+              .then((t) => t.includes('--deploy:2'))"""
     )
 
     # The write made before the update is still waiting, and goes through once answered.
