@@ -120,6 +120,24 @@ def collect_pages(app) -> list[Page]:
     )
     link = re.search(r"/link/[0-9A-Z-]+", code_page)[0]
     keep("link-confirm", link, other.get(link))
+    # Together (issue 15): the invite, the partner's join page, then the linked pages.
+    get("together", "/together")
+    invite = keep(
+        "invite",
+        "/together/invite",
+        client.post("/together/invite", data={"csrf_token": token, "name": "Sam"}),
+    )
+    join = re.search(r"/together/join/[0-9A-Z]+", invite)[0]
+    partner = app.test_client()
+    partner_token = csrf_token_from(partner.get("/").get_data(as_text=True))
+    keep("join", join, partner.get(join))
+    joined = partner.post(join, data={"csrf_token": partner_token, "name": "Alex"})
+    assert joined.status_code == 303, "joining with a valid CSRF token should redirect"
+    get("together-linked", "/together")
+    get("today-linked", "/")
+    get("progress-linked", "/progress")
+    get("thanks", "/together/thanks")
+    get("unlink-confirm", "/together/unlink")
     get("delete-confirm", "/settings/delete")
     deleted = client.post("/settings/delete", data={"csrf_token": token}, follow_redirects=True)
     keep("deleted", "/settings/delete", deleted)
