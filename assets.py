@@ -40,6 +40,7 @@ BUNDLES = {
     "progress": (*_READ, "calendar", "offline"),
     "forget": (*_READ, "offline", "forget"),
     "progress-forget": (*_READ, "calendar", "offline", "forget"),
+    "together": (*_READ, "share", "offline"),
 }
 BUNDLE_FOLDER = "bundles/"
 
