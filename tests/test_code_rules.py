@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,13 @@ def test_the_domain_never_imports_the_web_layer():
     assert not upward, "\n".join(upward)
     web = [m for _l, m, _n in imported_modules(parse(ROOT / "days.py"))]
     assert not [m for m in web if m.split(".")[0] in {"flask", "werkzeug"}], web
+
+
+def test_every_app_module_is_installed():
+    """pyproject.toml lists each top-level module and package, so the installed app (an
+    editable install, run from anywhere) finds every module the code imports."""
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    modules = {p.stem for p in ROOT.glob("*.py")} - {"gunicorn.conf"}
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
+    assert set(setup["py-modules"]) == modules
+    assert set(setup["packages"]) == packages
