@@ -364,8 +364,12 @@ def wait_until(page, expression: str, timeout: float = 15.0) -> None:
 
 
 def wait_for_worker(page) -> None:
-    """Until a service worker is active and controls this page."""
+    """Until a service worker is active and controls this page. A page whose navigation was
+    under way while the first worker activated is not claimed (its document did not exist
+    yet); as on a phone, the next load of it is. That race shows on a loaded machine."""
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    if not page.evaluate("navigator.serviceWorker.controller !== null"):
+        page.reload()
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
 
 
