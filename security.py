@@ -16,14 +16,14 @@ from flask_wtf.csrf import CSRFProtect
 csrf = CSRFProtect()
 
 
-def _rate_key() -> str:
+def visitor_key() -> str:
     """Limit per anonymous user where we know them (all their devices share it), else per
     client address. Decorated limits run in the view, after identity.load_user."""
     user = g.get("user")
     return user.id if user is not None else get_remote_address()
 
 
-limiter = Limiter(key_func=_rate_key, default_limits=[])
+limiter = Limiter(key_func=visitor_key, default_limits=[])
 
 # Every write shares one budget per user: generous enough for an offline outbox replaying a
 # week of writes at once, tight enough to stop a script hammering the database.

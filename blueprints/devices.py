@@ -15,10 +15,6 @@ about 1 in 1.8 million per 10 minutes.
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
-
-import segno
 from flask import (
     Blueprint,
     abort,
@@ -35,7 +31,8 @@ import codes
 import devices
 from identity import current_user, forget_user, require_user, start_session, stored_now
 from models import User, db
-from security import limit_writes, limiter
+from qr import qr_code
+from security import limit_writes, limiter, visitor_key
 
 bp = Blueprint("devices", __name__)
 
@@ -45,16 +42,11 @@ NEW_CODES_PER_USER = "5 per 10 minutes"
 JUST_LINKED = "just_linked"  # one-shot session flag: the linked page clears old copies once
 
 
-def _visitor_key() -> str:
-    user = g.get("user")
-    return user.id if user is not None else get_remote_address()
-
-
 limit_code_per_client = limiter.shared_limit(
     LINK_PER_CLIENT, scope="link-code-client", key_func=get_remote_address
 )
 limit_code_per_visitor = limiter.shared_limit(
-    LINK_PER_VISITOR, scope="link-code-visitor", key_func=_visitor_key
+    LINK_PER_VISITOR, scope="link-code-visitor", key_func=visitor_key
 )
 
 
@@ -95,28 +87,6 @@ def new_code():
         minutes=int(codes.LIFETIMES[codes.DEVICE].total_seconds() // 60),
     )
     return html
-
-
-@dataclass(frozen=True)
-class QrCode:
-    size: int  # modules per side, quiet zone included
-    path: str  # SVG path data of the dark modules: digits and letters only
-
-
-def qr_code(text: str, border: int = 4) -> QrCode:
-    """The QR code of `text` (segno draws the symbol) as one SVG path that the template
-    writes inline, escaped like any value: no markup is marked safe, no image is fetched.
-    Each run of dark modules in a row is one rectangle."""
-    rows = segno.make_qr(text, error="m").matrix_iter(scale=1, border=border)
-    runs = []
-    for y, row in enumerate(rows):
-        x = 0
-        for dark, group in itertools.groupby(row):
-            width = len(list(group))
-            if dark:
-                runs.append(f"M{x} {y}h{width}v1h-{width}z")
-            x += width
-    return QrCode(size=x, path="".join(runs))
 
 
 @bp.post("/devices/<device_id>/remove")

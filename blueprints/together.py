@@ -23,7 +23,7 @@ from days import DayOutOfReach, user_today, viewable_day
 from identity import current_user, require_user, stored_now, wants_fragment
 from models import db
 from qr import qr_code
-from security import limit_writes, limiter
+from security import limit_writes, limiter, visitor_key
 from together import access, links, thanks
 from together.calendar import together_day
 
@@ -34,16 +34,11 @@ JOIN_PER_VISITOR = "10 per 10 minutes"
 NEW_INVITES_PER_USER = "5 per 10 minutes"
 
 
-def _visitor_key() -> str:
-    user = g.get("user")
-    return user.id if user is not None else get_remote_address()
-
-
 limit_join_per_client = limiter.shared_limit(
     JOIN_PER_CLIENT, scope="join-client", key_func=get_remote_address
 )
 limit_join_per_visitor = limiter.shared_limit(
-    JOIN_PER_VISITOR, scope="join-visitor", key_func=_visitor_key
+    JOIN_PER_VISITOR, scope="join-visitor", key_func=visitor_key
 )
 
 
