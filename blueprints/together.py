@@ -236,10 +236,10 @@ def send_thanks():
         db.session.commit()
     except thanks.ThanksRefused as refused:
         db.session.rollback()
-        html = render_template("together/thanks.html", error=refused.message)
-        return html, refused.status
+        page = "together/_thanks.html" if wants_fragment() else "together/thanks.html"
+        return render_template(page, error=refused.message), refused.status
     if wants_fragment():
-        return render_template("together/_thanks_sent.html")
+        return render_template("together/_thanks.html", thanks_state="sent")
     return redirect(url_for("practice.today", _anchor="card"), code=303)
 
 

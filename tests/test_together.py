@@ -168,28 +168,47 @@ def test_thank_yous(app):
     a, b = couple(app)
     key = str(uuid.uuid4())
     for _ in range(3):  # an outbox replay counts once
-        response = b.post("/together/thanks", data={"preset": "Thank you.", "key": key})
+        response = b.post("/together/thanks", data={"preset": "Thanks a lot.", "key": key})
         assert response.status_code == 303
-    note = unescaped(a.get("/"))
-    assert (
-        "Alex sent you a thank-you:</strong> Thank you."
-        in unescaped(a.get(f"/together/day/{TODAY}"))
-        or "Thank you." in note
-    )
+    note = "Alex sent you a thank-you:</strong> Thanks a lot."
+    assert note in unescaped(a.get(f"/together/day/{TODAY}"))
+    assert unescaped(a.get("/")).count(note) == 1
     assert b.post("/together/thanks", data={"text": "x" * 141}).status_code == 422
     assert b.post("/together/thanks", data={"text": " "}).status_code == 422
     assert b.post("/together/thanks", data={"text": "Two"}).status_code == 303
     assert b.post("/together/thanks", data={"text": "Three"}).status_code == 303
-    assert b.post("/together/thanks", data={"text": "Four"}).status_code == 429
+    fourth = b.post("/together/thanks", data={"text": "Four"})
+    assert fourth.status_code == 422  # a refusal the outbox drops, not a 429 it would retry
+    assert "3 thank-yous today" in fourth.get_data(as_text=True)
     with app.app_context():
         notes = db.session.scalars(select(ThankYou).order_by(ThankYou.id)).all()
-        assert [n.text for n in notes] == ["Thank you.", "Two", "Three"]
+        assert [n.text for n in notes] == ["Thanks a lot.", "Two", "Three"]
         first = notes[0].id
     # Only the receiver can close a note.
     assert b.post(f"/together/thanks/{first}/seen").status_code == 404
     assert a.post(f"/together/thanks/{first}/seen").status_code == 303
     page = unescaped(a.get(f"/together/day/{TODAY}"))
-    assert "Thank you." not in page and "Two" in page
+    assert "Thanks a lot." not in page and "Two" in page
+
+
+def test_the_cards_thank_you_answers_htmx_with_its_part(app):
+    """On Today the form swaps itself: a sent note, or the refusal with the form unfolded."""
+    a, b = couple(app)
+    today = unescaped(b.get("/"))
+    assert 'data-outbox="thanks"' in today and 'id="offline-thanks"' in today
+    htmx = {"HX-Request": "true"}
+    sent = b.post("/together/thanks", data={"text": "Hi"}, headers=htmx)
+    html = unescaped(sent)
+    assert sent.status_code == 200 and "Thank-you sent." in html
+    assert html.lstrip().startswith('<div id="thanks"') and "<main" not in html
+    refused = b.post("/together/thanks", data={"text": " ", "preset": ""}, headers=htmx)
+    html = unescaped(refused)
+    assert refused.status_code == 422 and "Pick one of the lines" in html
+    assert '<details class="practice" open>' in html and "<main" not in html
+    plain = b.post("/together/thanks", data={"text": " ", "preset": ""})
+    assert plain.status_code == 422 and "<main" in unescaped(plain)  # no script: the page
+    with app.app_context():
+        assert [n.text for n in db.session.scalars(select(ThankYou))] == ["Hi"]
 
 
 def test_unlink_hides_everything_and_keeps_history(app):

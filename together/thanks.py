@@ -38,8 +38,10 @@ NOT_LINKED = ThanksRefused(404, "You are not linked with a partner, so there is 
 EMPTY = ThanksRefused(422, "Pick one of the lines or write your own.")
 TOO_LONG = ThanksRefused(422, f"A thank-you can be up to {THANKS_MAX} characters.")
 BAD_TEXT = ThanksRefused(422, "This thank-you contains characters we cannot store.")
+# 422, not 429: a client (the outbox, static/js/replay.js) retries a 429 later, and this is a
+# refusal for the day; replayed, it is dropped with a notice that gives this reason.
 TOO_MANY = ThanksRefused(
-    429, f"You have sent {PER_DAY} thank-yous today, the most for one day. Try tomorrow."
+    422, f"You have sent {PER_DAY} thank-yous today, the most for one day. Try tomorrow."
 )
 
 

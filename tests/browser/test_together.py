@@ -3,9 +3,9 @@ see the same practice title on the same date; A taps Done and B's partner state 
 sends a thank-you and A sees the note; A shares a reflection that B sees only once B saved
 one; A unlinks and B sees nothing of A. C, a third phone, sees nothing of A or B at any step.
 
-Drives the Together pages themselves (/together, the join page, /together/day/<date>, the
-thank-you page); the Today card's partials come with the lead's integration. The push of a
-thank-you, decrypted from a loopback push service, is in tests/test_together_notices.py.
+Drives the Together pages (/together, the join page, /together/day/<date>) and the Today
+card's partner panel. The push of a thank-you, decrypted from a loopback push service, is in
+tests/test_together_notices.py; a thank-you sent offline in test_together_offline.py.
 """
 
 from __future__ import annotations
@@ -102,12 +102,15 @@ def test_two_phones_practise_together_and_a_third_sees_nothing(live_server, new_
     a.get_by_role("button", name="Undo").wait_for()
     assert "Sam did today's practice" in partner_state(b, url, day)[1]
 
-    # B sends a thank-you; A sees the note.
-    goto_ready(b, url + "/together/thanks")
+    # B sends a thank-you from the Today card; A sees the note on Today.
+    goto_ready(b, url + "/")
+    b.get_by_text("Send a thank-you").click()
     b.get_by_label("Or write your own").fill(B_NOTE)
-    b.get_by_role("button", name="Send a thank-you").click()
-    b.wait_for_url(url + "/#card")
+    b.get_by_role("button", name="Send", exact=True).click()
+    b.locator("#thanks").get_by_text("Thank-you sent.").wait_for()
     assert B_NOTE in partner_state(a, url, day)[1]
+    goto_ready(a, url + "/")
+    a.locator("#partner-state").get_by_text(B_NOTE).wait_for()
     c_sees_nothing(c, url, day)
 
     # A shares a reflection: B sees it only once B has saved one.
