@@ -164,6 +164,21 @@ def test_partner_state_and_mutual_reveal(app):
     assert b.post("/together/day/2026-11-25/share", data={"shared": "1"}).status_code == 404
 
 
+def test_the_share_switch_comes_with_the_saved_reflection(app):
+    """htmx swaps the reflection part: the first save brings the switch, no reload needed,
+    and the switch itself answers with its own part."""
+    a, b = couple(app)
+    htmx = {"HX-Request": "true"}
+    assert "Share with" not in unescaped(a.get("/"))
+    saved = unescaped(a.post(f"/day/{TODAY}/reflection", data={"text": "Mine"}, headers=htmx))
+    assert 'aria-pressed="false">Share with Alex</button>' in saved
+    switch = a.post(f"/together/day/{TODAY}/share", data={"shared": "1"}, headers=htmx)
+    html = unescaped(switch)
+    assert html.lstrip().startswith('<form id="share-switch"') and 'aria-pressed="true"' in html
+    cleared = unescaped(a.post(f"/day/{TODAY}/reflection", data={"text": ""}, headers=htmx))
+    assert "Share with" not in cleared
+
+
 def test_thank_yous(app):
     a, b = couple(app)
     key = str(uuid.uuid4())

@@ -11,6 +11,7 @@ tests/test_together_notices.py; a thank-you sent offline in test_together_offlin
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import goto_ready
 
@@ -45,20 +46,6 @@ def save_reflection(page, url: str, text: str) -> None:
     page.locator("#reflection-text").fill(text)
     page.get_by_role("button", name="Save reflection").click()
     page.get_by_text("Reflection saved.").wait_for()
-
-
-def share_today(page, day: str) -> int:
-    """Press "Share with <name>" as the switch does (a form post with the page's token)."""
-    return page.evaluate(
-        """async (day) => {
-            const token = document.querySelector('meta[name="csrf-token"]').content;
-            const body = new URLSearchParams({shared: "1", csrf_token: token});
-            const r = await fetch(`/together/day/${day}/share`, {method: "POST", body,
-                headers: {"HX-Request": "true", "X-CSRFToken": token}});
-            return r.status;
-        }""",
-        day,
-    )
 
 
 def test_two_phones_practise_together_and_a_third_sees_nothing(live_server, new_context, guard):
@@ -110,12 +97,21 @@ def test_two_phones_practise_together_and_a_third_sees_nothing(live_server, new_
     b.locator("#thanks").get_by_text("Thank-you sent.").wait_for()
     assert B_NOTE in partner_state(a, url, day)[1]
     goto_ready(a, url + "/")
-    a.locator("#partner-state").get_by_text(B_NOTE).wait_for()
+    note = a.locator("#partner-state").get_by_text(B_NOTE)
+    note.wait_for()
+    a.locator("#partner-state .notice").get_by_role("button", name="Close").click()
+    note.wait_for(state="detached")  # closed in place, no navigation
+    assert a.url == url + "/" and B_NOTE not in partner_state(a, url, day)[1]
     c_sees_nothing(c, url, day)
 
     # A shares a reflection: B sees it only once B has saved one.
     save_reflection(a, url, A_SECRET)
-    assert share_today(a, day) == 200
+    switch = a.get_by_role("button", name="Share with Alex")
+    assert switch.get_attribute("aria-pressed") == "false"
+    switch.click()
+    expect(a.get_by_role("button", name="Share with Alex")).to_have_attribute(
+        "aria-pressed", "true"
+    )
     status, html = partner_state(b, url, day)
     assert A_SECRET not in html and "Save yours for this day to see it" in html
     save_reflection(b, url, "B's own words")
