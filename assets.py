@@ -37,6 +37,7 @@ BUNDLES = {
     "early": ("boot", "fresh"),
     "read": (*_READ, "offline"),
     "writes": (*_READ, "card", "push", "offline", "htmx"),
+    "writes-together": (*_READ, "card", "partner", "push", "offline", "htmx"),
     "progress": (*_READ, "calendar", "offline"),
     "forget": (*_READ, "offline", "forget"),
     "progress-forget": (*_READ, "calendar", "offline", "forget"),

@@ -1,10 +1,10 @@
 /* The day card offline, on day pages. Writes (the forms marked data-outbox="done|undo|reflect",
-   and "thanks", the partner panel's thank-you) go through htmx as usual, with a fresh UUID as
-   their idempotency key. If the server cannot be reached (offline, a timeout, 5xx, 429), or
-   earlier writes are still waiting, the write joins the outbox (static/js/outbox.js) and the
-   card shows its result at once, rendered from the inert <template>s on the page. On a
-   reload while offline the outbox's pending writes for the card's day are laid over the
-   (cached) card again. */
+   and the partner's kinds that partner.js adds to `shows`) go through htmx as usual, with a
+   fresh UUID as their idempotency key. If the server cannot be reached (offline, a timeout,
+   5xx, 429), or earlier writes are still waiting, the write joins the outbox
+   (static/js/outbox.js) and the card shows its result at once, rendered from the inert
+   <template>s on the page. On a reload while offline the outbox's pending writes for the
+   card's day are laid over the (cached) card again. */
 "use strict";
 
 (function () {
@@ -121,16 +121,12 @@
     }, noop);
   }
 
-  // Once nothing is waiting for this day, its "saved on this phone" notes are no longer true;
-  // nor is the thank-you's once no thank-you waits (the only writes that are not a day's).
+  // Once nothing is waiting for this day, its "saved on this phone" notes are no longer true.
   function settleNotes() {
     var day = cardDay();
     if (!day || !outbox) return;
-    outbox.all().then(function (entries) {
-      var waiting = entries.map(function (entry) { var write = C.dayWrite(entry.url); return write ? write.day : "thanks"; });
-      [[day, "#card"], ["thanks", "#thanks"]].forEach(function (part) {
-        if (waiting.indexOf(part[0]) < 0) document.querySelectorAll(part[1] + " .pending-note").forEach(function (n) { n.remove(); });
-      });
+    pendingFor(day).then(function (writes) {
+      if (!writes.length) document.querySelectorAll("#card .pending-note").forEach(function (n) { n.remove(); });
     }, noop);
   }
 
@@ -142,8 +138,8 @@
       offline.refreshBadge();
       offline.requestSync();
       if (navigator.onLine !== false) offline.replaySoon();
-      var html = kind === "reflect" ? reflectionHtml(fields.text || "", true)
-        : kind === "thanks" ? fromTemplate("offline-thanks") : doneHtml(kind === "done", true);
+      var html = shows[kind] ? shows[kind](fields)
+        : kind === "reflect" ? reflectionHtml(fields.text || "", true) : doneHtml(kind === "done", true);
       return new Response(html, { status: 200, headers: { "Content-Type": "text/html; charset=utf-8" } });
     });
   }
@@ -203,5 +199,8 @@
     ctx.fetch = function (url, init) { return writeThrough(kind, url, init); };
   });
 
-  self.CloserCard = { overlay: overlay, settleNotes: settleNotes };
+  // What a waiting write of another kind shows, by kind (partner.js adds the partner's).
+  var shows = {};
+
+  self.CloserCard = { overlay: overlay, settleNotes: settleNotes, shows: shows, fromTemplate: fromTemplate };
 })();

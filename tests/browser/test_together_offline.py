@@ -1,7 +1,8 @@
-"""A thank-you sent offline (issue 15, item 4): from the Today card the phone keeps it in the
-outbox and says so; back online it reaches the partner exactly once, also when the answer to
-its first delivery is lost on the way; a replay the server refuses (the two are no longer
-linked) is dropped with a notice that quotes the words, never silently."""
+"""The partner's writes offline (issue 15): a thank-you sent from the Today card is kept in
+the outbox and says so, also after a reload while offline; back online it reaches the
+partner exactly once, also when the answer to its first delivery is lost on the way; a
+replay the server refuses (the two are no longer linked) is dropped with a notice that
+quotes the words, never silently. The Share switch and closing a note go the same way."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from models import AppliedWrite, ThankYou, db
-from tests.browser.conftest import goto_ready, wait_for_worker, wait_until
+from models import AppliedWrite, Reflection, ThankYou, db
+from tests.browser.conftest import goto_ready, reload_ready, wait_for_worker, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -69,6 +70,8 @@ def test_an_offline_thank_you_reaches_the_partner_once(live_server, new_context,
     a, b = offline_with_partner(live_server, new_context, guard)
     send_thanks_offline(b)
     assert thank_yous(live_server) == []
+    reload_ready(b)  # still offline: the cached card says the thank-you waits
+    b.locator("#thanks").get_by_text("Thank-you saved on this phone").wait_for()
 
     # Back online; the answer to the first delivery is lost, so the phone sends it again.
     live_server.lose_responses("POST", r"^/together/thanks$", times=1)
@@ -102,4 +105,49 @@ def test_a_refused_offline_thank_you_is_reported_with_its_words(live_server, new
     expect(notice).to_contain_text("not linked with a partner")
     expect(notice).to_contain_text(NOTE)
     assert thank_yous(live_server) == []
+    guard.check()
+
+
+def test_share_and_close_offline_wait_and_then_land(live_server, new_context, guard):
+    url = live_server.url
+    a, b = (guard.watch(new_context()).new_page() for _ in range(2))
+    for page in (a, b):
+        goto_ready(page, url + "/")
+    link(a, b, url)
+    token = token_of(a.context, url)
+    a.context.request.post(url + "/together/thanks", form={"csrf_token": token, "text": NOTE})
+    goto_ready(b, url + "/")
+    b.locator("#reflection-text").fill("B's words")
+    b.get_by_role("button", name="Save reflection").click()
+    switch = b.get_by_role("button", name="Share with Sam")
+    expect(switch).to_have_attribute("aria-pressed", "false")
+    wait_for_worker(b)
+    b.wait_for_function("() => document.documentElement.dataset.offlineReady")
+    reload_ready(b)  # controlled by the worker, the cached card holds the switch and the note
+    guard.allow_offline_noise()
+    b.context.set_offline(True)
+
+    note = b.locator("#partner-state .notice")
+    note.get_by_role("button", name="Close the thank-you from Sam").click()
+    expect(note).to_have_count(0)
+    b.get_by_role("button", name="Share with Sam").click()
+    expect(switch).to_have_attribute("aria-pressed", "true")
+    waiting = b.locator("#share-switch [data-waiting]")
+    expect(waiting).to_have_count(1)
+    assert b.evaluate("CloserOutbox.count()") == 2
+
+    reload_ready(b)  # offline still: what waits is laid over the cached card again
+    expect(note).to_have_count(0)
+    expect(switch).to_have_attribute("aria-pressed", "true")
+    expect(waiting).to_have_count(1)
+    with live_server.db():
+        assert db.session.scalar(select(ThankYou.seen_at)) is None
+        assert db.session.scalar(select(Reflection.shared)) is False
+
+    b.context.set_offline(False)
+    wait_until(b, "CloserOutbox.count().then((n) => n === 0)")
+    expect(waiting).to_have_count(0)
+    with live_server.db():
+        assert db.session.scalar(select(ThankYou.seen_at)) is not None
+        assert db.session.scalar(select(Reflection.shared)) is True
     guard.check()
