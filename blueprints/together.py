@@ -103,8 +103,16 @@ def checked_at() -> str:
     return now_utc().astimezone(zone(user.time_zone if user else "UTC")).strftime("%H:%M")
 
 
+@bp.app_template_global()
+def thanks_left() -> int:
+    """How many more thank-yous the visitor may send today."""
+    user = g.get("user")
+    return thanks.left_today(user, user_today(user)) if user is not None else 0
+
+
 bp.add_app_template_global(uuid.uuid4, "thanks_key")
 bp.add_app_template_global(thanks.PRESETS, "thanks_presets")
+bp.add_app_template_global(thanks.PER_DAY, "thanks_per_day")
 
 
 # ---------------------------------------------------------------- pages
@@ -237,7 +245,9 @@ def send_thanks():
     except thanks.ThanksRefused as refused:
         db.session.rollback()
         page = "together/_thanks.html" if wants_fragment() else "together/thanks.html"
-        return render_template(page, error=refused.message), refused.status
+        kept = {"thanks_text": request.form.get("text", "")[:200]}
+        kept["thanks_preset"] = request.form.get("preset", "")
+        return render_template(page, error=refused.message, **kept), refused.status
     if wants_fragment():
         return render_template("together/_thanks.html", thanks_state="sent")
     return redirect(url_for("practice.today", _anchor="card"), code=303)

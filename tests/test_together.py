@@ -15,7 +15,7 @@ from sqlalchemy import select
 import codes
 from models import Code, PartnerLink, ThankYou, User, db
 from tests.conftest import make_app
-from together import access
+from together import access, thanks
 from together.calendar import shared_day_number, together_day
 from together.export import export_together
 
@@ -214,7 +214,7 @@ def test_the_cards_thank_you_answers_htmx_with_its_part(app):
     htmx = {"HX-Request": "true"}
     sent = b.post("/together/thanks", data={"text": "Hi"}, headers=htmx)
     html = unescaped(sent)
-    assert sent.status_code == 200 and "Thank-you sent." in html
+    assert sent.status_code == 200 and "Thank-you sent. You can send 2 more today." in html
     assert html.lstrip().startswith('<div id="thanks"') and "<main" not in html
     refused = b.post("/together/thanks", data={"text": " ", "preset": ""}, headers=htmx)
     html = unescaped(refused)
@@ -222,8 +222,19 @@ def test_the_cards_thank_you_answers_htmx_with_its_part(app):
     assert '<details class="practice" open>' in html and "<main" not in html
     plain = b.post("/together/thanks", data={"text": " ", "preset": ""})
     assert plain.status_code == 422 and "<main" in unescaped(plain)  # no script: the page
+    # A refusal keeps what was written and picked.
+    long = "My own words " * 11
+    kept = unescaped(b.post("/together/thanks", data={"text": long}, headers=htmx))
+    assert f'value="{long}"' in kept
+    picked = thanks.PRESETS[2]
+    kept = unescaped(b.post("/together/thanks", data={"preset": picked, "text": long}))
+    assert f'value="{picked}" checked' in kept and f'value="{thanks.PRESETS[0]}" checked' not in kept
+    b.post("/together/thanks", data={"text": "Two"})
+    last = unescaped(b.post("/together/thanks", data={"text": "Three"}, headers=htmx))
+    assert "Thank-you sent." in last and "more today" not in last
+    assert "You have sent today's 3 thank-yous. More tomorrow." in unescaped(b.get("/"))
     with app.app_context():
-        assert [n.text for n in db.session.scalars(select(ThankYou))] == ["Hi"]
+        assert [n.text for n in db.session.scalars(select(ThankYou))] == ["Hi", "Two", "Three"]
 
 
 def test_unlink_hides_everything_and_keeps_history(app):

@@ -64,6 +64,10 @@ def sent_today(sender_id: str, today: date) -> int:
     return db.session.scalar(query) or 0
 
 
+def left_today(sender: User, today: date) -> int:
+    return max(0, PER_DAY - sent_today(sender.id, today))
+
+
 def send(sender: User, text: str, today: date, now: datetime, key: str | None) -> ThankYou | None:
     """Store a thank-you to the sender's partner; None when `key` was applied before (a
     replay, a no-op). `today` is the sender's local date. The caller commits."""

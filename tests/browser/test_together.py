@@ -114,7 +114,11 @@ def test_two_phones_practise_together_and_a_third_sees_nothing(live_server, new_
     )
     status, html = partner_state(b, url, day)
     assert A_SECRET not in html and "Save yours for this day to see it" in html
+    goto_ready(b, url + "/")
+    expect(b.locator("#partner-reflection")).to_contain_text("Save yours for this day to see it")
     save_reflection(b, url, "B's own words")
+    # Revealed at once on B's Today, with no reload (the save's answer carries it).
+    expect(b.locator("#partner-reflection blockquote")).to_have_text(A_SECRET)
     assert A_SECRET in partner_state(b, url, day)[1]
     c_sees_nothing(c, url, day)
 
