@@ -287,7 +287,7 @@ def dispatch(now: datetime | None = None, sender: PushSender | None = None) -> D
             if not rows:
                 break
             dispatcher.run_batch(lease, rows)
-        partner_notices.dispatch_notices(sender, dispatcher.now)  # issue 15: Together
+        partner_notices.dispatch_notices(sender, dispatcher.now, dispatcher.retry_seconds)
     finally:
         if own_sender:
             sender.close()
