@@ -146,8 +146,15 @@ def test_partner_state_and_mutual_reveal(app):
     a, b = couple(app)
     state = unescaped(b.get(f"/together/day/{TODAY}"))
     assert "Sam hasn't yet" in state
+    header = '<a href="#partner-state">Sam hasn\'t practised yet</a>'
+    assert unescaped(b.get("/")).count(header) == 1  # the card's header names it too
     a.post(f"/day/{TODAY}/done")
     assert "Sam did today's practice" in unescaped(b.get(f"/together/day/{TODAY}"))
+    today = unescaped(b.get("/"))
+    assert '<a href="#partner-state">Sam did today\'s practice ✓</a>' in today
+    assert '<section id="partner-state"' in today
+    tomorrow = b.get(f"/day/{date.fromisoformat(TODAY) + timedelta(days=1)}")
+    assert tomorrow.status_code == 200 and "partner-state" not in unescaped(tomorrow)
 
     a.post(f"/day/{TODAY}/reflection", data={"text": "A's private words"})
     assert a.post(f"/together/day/{TODAY}/share", data={"shared": "1"}).status_code == 303
