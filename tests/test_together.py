@@ -235,7 +235,9 @@ def test_the_cards_thank_you_answers_htmx_with_its_part(app):
     assert f'value="{long}"' in kept
     picked = thanks.PRESETS[2]
     kept = unescaped(b.post("/together/thanks", data={"preset": picked, "text": long}))
-    assert f'value="{picked}" checked' in kept and f'value="{thanks.PRESETS[0]}" checked' not in kept
+    assert (
+        f'value="{picked}" checked' in kept and f'value="{thanks.PRESETS[0]}" checked' not in kept
+    )
     b.post("/together/thanks", data={"text": "Two"})
     last = unescaped(b.post("/together/thanks", data={"text": "Three"}, headers=htmx))
     assert "Thank-you sent." in last and "more today" not in last
