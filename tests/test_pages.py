@@ -63,6 +63,10 @@ def test_progress_calendar_marks_done_days_and_today(client, clock):
     assert 'class="done today"' in html
     assert "Thursday 26 November, practised, today" in html
     assert "Day one, done." in html and "1 day in all" in html
+    # The key names what the grid holds: Thursday's week goes on to Sunday, still to come,
+    # and the weeks before Day 1 are bare numbers, drawn in the key as one.
+    assert '<span class="swatch day later" aria-hidden="true"></span> Still to come' in html
+    assert '<span class="swatch before" aria-hidden="true">1</span> Before your Day 1' in html
 
 
 def test_progress_lists_reflections_newest_first(client, clock):
