@@ -136,7 +136,7 @@ def invite():
 @limit_join_per_visitor
 def join_page(token: str):
     invitation = _invitation_or_abort(token)
-    return render_template("together/join.html", token=token, inviter=invitation.name)
+    return render_template("together/join.html", token=token, inviter=invitation)
 
 
 @bp.post("/join/<token>")
@@ -145,13 +145,14 @@ def join_page(token: str):
 def join(token: str):
     invitation = _invitation_or_abort(token)
     try:
-        name = links.clean_name(request.form.get("name", ""))  # before a new visitor is made
+        name = request.form.get("name", "")
+        links.clean_name(name)  # a bad name is refused before a new visitor is made
         user = current_user()  # a brand-new visitor joins too: this form post opens a page
         links.join(user, token, name, user_today(user), stored_now())
     except links.LinkRefused as refused:
         db.session.rollback()
         html = render_template(
-            "together/join.html", token=token, inviter=invitation.name, error=refused.message
+            "together/join.html", token=token, inviter=invitation, error=refused.message
         )
         return html, refused.status
     return redirect(url_for("practice.today"), code=303)

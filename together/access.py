@@ -21,6 +21,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 
 from models import Completion, PartnerLink, Reflection, User, db
+from together.names import called
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,13 @@ class Partner:
 
     @property
     def name(self) -> str:
-        return self.link.partner_name
+        """The partner's name as a sentence starts ("Your partner" when they gave none)."""
+        return called(self.link.partner_name, start=True)
+
+    @property
+    def name_mid(self) -> str:
+        """The same in mid-sentence ("Share with your partner")."""
+        return called(self.link.partner_name, start=False)
 
 
 def partner_of(user: User | None) -> Partner | None:
@@ -48,7 +55,7 @@ def partner_of(user: User | None) -> Partner | None:
 class PartnerDay:
     """What the reader may see of their partner's `day`."""
 
-    name: str
+    name: str  # as a sentence starts: every line of the partner part begins with it
     day: date
     done: bool
     # The partner's shared reflection, only once the reader has written their own.
