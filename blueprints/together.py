@@ -1,6 +1,6 @@
-"""Together (issue 15): the partner pages. Invite, join by link, No thanks, unlink, the two
-notification switches, "Share with <name>" on a reflection, the partner's state for a day,
-and thank-yous.
+"""Together (issue 15): the partner pages. Invite, join by link, No thanks, unlink, the name
+your partner sees you as, the two notification switches, "Share with <name>" on a
+reflection, the partner's state for a day, and thank-yous.
 
 The rules live in together/ (links, access, thanks); every read of the partner goes through
 together/access.py. The Today card and Settings draw partials that ask the template globals
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
 
 import codes
@@ -105,6 +105,7 @@ def checked_at() -> str:
 
 bp.add_app_template_global(uuid.uuid4, "thanks_key")
 bp.add_app_template_global(thanks.PRESETS, "thanks_presets")
+bp.add_app_template_global(access.shown_as, "shown_as")  # shown_as(g.user): the rename form
 
 
 # ---------------------------------------------------------------- pages
@@ -178,6 +179,21 @@ def unlink():
     if not links.unlink(require_user()):
         abort(404, description="You are not linked with a partner.")
     db.session.commit()
+    return redirect(url_for("together.index"), code=303)
+
+
+@bp.post("/name")
+@limit_writes
+def rename():
+    """The name the partner sees the visitor as: it lives in the partner's row."""
+    try:
+        if not links.rename(require_user(), request.form.get("name", "")):
+            abort(404, description="You are not linked with a partner.")
+    except links.LinkRefused as refused:
+        db.session.rollback()
+        return render_template("together/index.html", name_error=refused.message), refused.status
+    db.session.commit()
+    flash("Name saved.")
     return redirect(url_for("together.index"), code=303)
 
 

@@ -1,5 +1,6 @@
 """Together's names and wording: a partner who gave no name is "your partner" mid-sentence
-and "Your partner" at a sentence start, on every page, in the export and in the errors."""
+and "Your partner" at a sentence start, on every page, in the export and in the errors;
+each person can change the name their partner sees them as."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 
 import codes
 from models import Code, PartnerLink, User, db
+from tests.conftest import make_app
 from tests.pushservice import PushService
 from tests.reminders_support import dispatch, payloads, push_app, subscribe, utc
 from tests.test_together import TODAY, couple, invite_token, started, uid, unescaped
@@ -58,6 +60,7 @@ def test_no_name_reads_your_partner_mid_sentence_and_your_partner_at_a_start(app
         together
     )
     assert '<p class="hint">Your partner sees whether you did each day\'s practice' in together
+    assert "The name your partner sees you as (optional)" in together
     assert "Tell me when your partner sends a thank-you" in together
     assert "Tell me when your partner does the practice" in together
     assert "<h1>Unlink from your partner?</h1>" in pages["unlink"]
@@ -83,6 +86,54 @@ def test_a_chosen_name_is_shown_as_typed_in_every_place(app):
     assert '<p class="hint">sam sees whether' in together  # never "Sam": it is their name
     assert "Tell me when sam does the practice" in together
     assert "Share with sam</button>" in unescaped(b.get("/"))
+
+
+def test_changing_the_name_your_partner_sees_you_as(app):
+    a, b = couple(app)
+    page = unescaped(a.get("/together"))
+    assert "The name Alex sees you as (optional)" in page
+    assert 'id="shown-name" name="name" maxlength="40" autocomplete="nickname" value="Sam"' in page
+
+    response = a.post("/together/name", data={"name": "  Sammy   Lee "})
+    assert response.status_code == 303 and response.location.endswith("/together")
+    assert "Name saved." in unescaped(a.get("/together"))
+    assert "You have practised with <strong>Sammy Lee</strong>" in unescaped(b.get("/together"))
+    assert "Sammy Lee hasn't yet" in unescaped(b.get(f"/together/day/{TODAY}"))
+    # Only the partner's row changed: A still calls B "Alex".
+    assert "You have practised with <strong>Alex</strong>" in unescaped(a.get("/together"))
+
+    # Empty: no name. B reads "your partner" again.
+    assert a.post("/together/name", data={"name": ""}).status_code == 303
+    assert "You have practised with <strong>your partner</strong>" in unescaped(b.get("/together"))
+    with app.app_context():
+        names = {
+            link.user_id: link.partner_name for link in db.session.scalars(select(PartnerLink))
+        }
+        assert names == {uid(app, b): None, uid(app, a): "Alex"}
+
+
+def test_a_bad_new_name_is_refused_and_changes_nothing(app):
+    a, b = couple(app)
+    for bad in ("x" * 41, "Sam\x07", "zero\u200bwidth"):
+        response = a.post("/together/name", data={"name": bad})
+        page = unescaped(response)
+        assert response.status_code == 422, bad
+        assert "Names can be up to 40 letters" in page and 'role="alert"' in page
+    assert "You have practised with <strong>Sam</strong>" in unescaped(b.get("/together"))
+    # Nobody to be named for: 404, and nothing is written anywhere.
+    c = started(app)
+    assert c.post("/together/name", data={"name": "Intruder"}).status_code == 404
+    with app.app_context():
+        names = sorted(db.session.scalars(select(PartnerLink.partner_name)))
+        assert names == ["Alex", "Sam"]
+
+
+def test_renaming_is_rate_limited_like_the_other_writes(tmp_path):
+    app = make_app(tmp_path, RATELIMIT_ENABLED=True)
+    a, _ = couple(app)
+    statuses = [a.post("/together/name", data={"name": "Sam"}).status_code for _ in range(120)]
+    # A's invite spent one of the 120 writes a minute the writes share.
+    assert statuses[:119] == [303] * 119 and statuses[119] == 429
 
 
 def test_an_invite_without_a_name_stores_none(app):

@@ -1,6 +1,6 @@
 """Together (issue 15): two people linked as partners practise the same thing each day.
 
-- links.py: invite, join, unlink (the rules of making and ending a link);
+- links.py: invite, join, rename, unlink (the rules of making and ending a link);
 - access.py: the ONE place a read crosses from one user to another (partner_view);
 - calendar.py: the shared schedule (which practice a date has while linked);
 - thanks.py: thank-you notes between partners;

@@ -7,7 +7,9 @@ The rules (issue 15, item 6):
 - a partner's reflection only if they switched "Share with <name>" on AND the reader has
   saved their own reflection for that date (mutual reveal); switching it off hides it at
   once, because nothing is copied: every read asks again;
-- thank-yous only from the current partner (together/thanks.py asks `partner_of` first).
+- thank-yous only from the current partner (together/thanks.py asks `partner_of` first);
+- the name the partner sees the reader as (`shown_as`): a column of the partner's row, but
+  it names the reader, who chose it and may change it (together/links.py `rename`).
 Nothing else of either person (unshared reflections, reminders, devices, the export) is
 ever read here.
 """
@@ -49,6 +51,14 @@ def partner_of(user: User | None) -> Partner | None:
         return None
     partner = db.session.get(User, link.partner_id)
     return Partner(link=link, user=partner) if partner is not None else None
+
+
+def shown_as(user: User | None) -> str | None:
+    """The name the user's partner sees them as (None: no name, or not linked)."""
+    partner = partner_of(user)
+    if partner is None or partner.user.partner_link is None:
+        return None
+    return partner.user.partner_link.partner_name
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
-"""Making and ending a partner link: invite, join, unlink.
+"""Making, naming and ending a partner link: invite, join, rename, unlink.
 
 An invite is a `codes` row of kind "invite" (27 symbols, 132 bits, hashed, single use, 7
 days; a new one replaces the open one) whose label is the name the inviter chose. Joining
 redeems it and writes the link's two rows in one transaction; the primary key on
 `partner_links.user_id` and the unique `partner_id` make "one partner at a time" hold even
 when two joins race. A name is optional: none is stored as NULL (together/names.py words it).
+
+Renaming yourself writes your partner's row (what they call you): besides making and ending
+a link, the one write to the other person's data, and only to that column of that row.
 """
 
 from __future__ import annotations
@@ -165,4 +168,16 @@ def unlink(user: User) -> bool:
     db.session.execute(
         delete(PartnerLink).where(PartnerLink.user_id.in_([user.id, link.partner_id]))
     )
+    return True
+
+
+def rename(user: User, name: str) -> bool:
+    """Change the name the user's partner sees them as (empty: none, "your partner"). Only
+    the current partner's row is written, and only its `partner_name`. False when not
+    linked; BAD_NAME changes nothing. The caller commits."""
+    mine = link_of(user.id)
+    theirs = link_of(mine.partner_id) if mine is not None else None
+    if theirs is None:
+        return False
+    theirs.partner_name = clean_name(name)
     return True
