@@ -176,9 +176,13 @@ def confirm_unlink():
 @bp.post("/unlink")
 @limit_writes
 def unlink():
-    if not links.unlink(require_user()):
+    user = require_user()
+    partner = access.partner_of(user)
+    name = partner.name_mid if partner else None  # read first: the name goes with the link
+    if partner is None or not links.unlink(user):
         abort(404, description="You are not linked with a partner.")
     db.session.commit()
+    flash(f"You are no longer linked with {name}.")  # shown once, on Together
     return redirect(url_for("together.index"), code=303)
 
 

@@ -1,6 +1,7 @@
 """Together's names and wording: a partner who gave no name is "your partner" mid-sentence
 and "Your partner" at a sentence start, on every page, in the export and in the errors;
-each person can change the name their partner sees them as."""
+each person can change the name their partner sees them as; unlinking says so once; a
+replaced invite says it may have been replaced."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def test_no_name_reads_your_partner_mid_sentence_and_your_partner_at_a_start(app
     assert "Your partner hasn't yet" in pages["state"]
     assert "Your partner sent you a thank-you:" in pages["state"]
     assert "Once you and your partner both practise on a day" in pages["progress"]
-    assert ">To your partner</h2>" in pages["thanks"]
+    assert "<h1>Thank your partner</h1>" in pages["thanks"]
 
     # Joining someone else while linked names the partner mid-sentence too.
     other = invite_token(started(app), "Kim")
@@ -134,6 +135,39 @@ def test_renaming_is_rate_limited_like_the_other_writes(tmp_path):
     statuses = [a.post("/together/name", data={"name": "Sam"}).status_code for _ in range(120)]
     # A's invite spent one of the 120 writes a minute the writes share.
     assert statuses[:119] == [303] * 119 and statuses[119] == 429
+
+
+def test_unlinking_says_so_once_under_one_heading(app):
+    a, b = couple(app)
+    assert a.post("/together/unlink").status_code == 303
+    page = unescaped(a.get("/together"))
+    assert '<p class="notice" role="status">You are no longer linked with Alex.</p>' in page
+    assert len(re.findall(r"<h[1-6][^>]*>Together</h[1-6]>", page)) == 1
+    assert '<h1 id="together-title">Together</h1>' in page
+    again = unescaped(a.get("/together"))
+    assert "no longer linked" not in again and "Invite your partner" in again
+    # B, who did not unlink, is told nothing by this page (the link simply ended).
+    assert "no longer linked" not in unescaped(b.get("/together"))
+    # Settings keeps its section heading one level down.
+    assert '<h2 id="together-title">Together</h2>' in unescaped(a.get("/settings"))
+
+
+def test_a_replaced_invite_says_it_may_have_been_replaced(app):
+    a = started(app)
+    first = invite_token(a)
+    invite_token(a)
+    page = unescaped(started(app).get(f"/together/join/{first}"))
+    assert "It may have been replaced by a newer one" in page
+    assert "Ask your partner to send you their latest invite link." in page
+
+
+def test_the_thank_you_page_has_one_heading_and_one_panel(app):
+    a, b = couple(app)
+    page = unescaped(b.get("/together/thanks"))
+    main = page[page.index("<main") : page.index("</main>")]
+    assert main.count("Send a thank-you") == 1  # the fold's own summary
+    assert "<h1>Thank Sam</h1>" in main and "<h2" not in main
+    assert 'class="panel"' not in main and main.count('class="practice"') == 1
 
 
 def test_an_invite_without_a_name_stores_none(app):

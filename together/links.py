@@ -35,7 +35,12 @@ class LinkRefused(Exception):
         self.message = message
 
 
-UNKNOWN = LinkRefused(404, "We do not know this invite. Check the link, or ask for a new one.")
+# A replaced invite is deleted (codes.make), so it cannot be told from a mistyped link.
+UNKNOWN = LinkRefused(
+    404,
+    "We do not know this invite. It may have been replaced by a newer one, or the link may be"
+    " incomplete. Ask your partner to send you their latest invite link.",
+)
 USED = LinkRefused(410, "This invite has been used already. Ask your partner for a new one.")
 EXPIRED = LinkRefused(410, "This invite has expired: invites last 7 days. Ask for a new one.")
 OWN = LinkRefused(409, "This is your own invite. Send the link to your partner's phone.")
