@@ -230,9 +230,9 @@ class ReminderSent(db.Model):
 class PartnerLink(db.Model):
     """One side of a couple (a link is two rows, one per person). The primary key and the
     unique `partner_id` make one partner at a time a database rule; both columns cascade, so
-    deleting either person unlinks. `partner_name`: what the partner chose to be called;
-    `since`: the joiner's local date of joining, when the shared calendar starts; `anchor`:
-    that calendar's Day 1, the inviter's own, so the inviter's days never move."""
+    deleting either person unlinks. `partner_name`: what the partner chose to be called, NULL
+    for none ("your partner"); `since`: the joiner's local date of joining, when the shared
+    calendar starts; `anchor`: its Day 1, the inviter's own, so the inviter's days never move."""
 
     __tablename__ = "partner_links"
 
@@ -240,7 +240,7 @@ class PartnerLink(db.Model):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     partner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
-    partner_name: Mapped[str] = mapped_column(String(40))
+    partner_name: Mapped[str | None] = mapped_column(String(40), nullable=True)
     since: Mapped[date] = mapped_column(Date)
     anchor: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

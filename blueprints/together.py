@@ -1,6 +1,6 @@
-"""Together (issue 15): the partner pages. Invite, join by link, No thanks, unlink, the two
-notification switches, "Share with <name>" on a reflection, the partner's state for a day,
-and thank-yous.
+"""Together (issue 15): the partner pages. Invite, join by link, No thanks, unlink, the name
+your partner sees you as, the two notification switches, "Share with <name>" on a
+reflection, the partner's state for a day, and thank-yous.
 
 The rules live in together/ (links, access, thanks); every read of the partner goes through
 together/access.py. The Today card and Settings draw partials that ask the template globals
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
 
 import codes
@@ -68,22 +68,6 @@ def partner_today(day=None) -> access.PartnerDay | None:
 
 
 @bp.app_template_global()
-def days_together() -> list:
-    """The dates both partners practised since the link began (Progress: count, calendar)."""
-    return access.days_both_practised(g.get("user"))
-
-
-@bp.app_template_global()
-def thanks_to_show() -> list[thanks.Note]:
-    return thanks.unseen(g.get("user"))
-
-
-@bp.app_template_global()
-def reflection_shared(day) -> bool | None:
-    return access.own_share_state(g.get("user"), day)
-
-
-@bp.app_template_global()
 def day_together(day) -> int | None:
     partner = your_partner()
     return together_day(partner.link if partner else None, day)
@@ -103,16 +87,22 @@ def checked_at() -> str:
     return now_utc().astimezone(zone(user.time_zone if user else "UTC")).strftime("%H:%M")
 
 
-@bp.app_template_global()
-def thanks_left() -> int:
-    """How many more thank-yous the visitor may send today."""
-    user = g.get("user")
-    return thanks.left_today(user, user_today(user)) if user is not None else 0
+def _visitors(read):
+    """`read(user, ...)` as a template global: always of the visitor's own (g.user)."""
+    return lambda *args: read(g.get("user"), *args)
 
 
+# The dates both partners practised since the link began (Progress: count, calendar); the
+# partner's thank-yous not yet closed; whether the visitor's reflection of a day is shared;
+# how many more thank-yous today allows.
+bp.add_app_template_global(_visitors(access.days_both_practised), "days_together")
+bp.add_app_template_global(_visitors(thanks.unseen), "thanks_to_show")
+bp.add_app_template_global(_visitors(access.own_share_state), "reflection_shared")
+bp.add_app_template_global(_visitors(thanks.left_today), "thanks_left")
 bp.add_app_template_global(uuid.uuid4, "thanks_key")
 bp.add_app_template_global(thanks.PRESETS, "thanks_presets")
 bp.add_app_template_global(thanks.PER_DAY, "thanks_per_day")
+bp.add_app_template_global(access.shown_as, "shown_as")  # shown_as(g.user): the rename form
 
 
 # ---------------------------------------------------------------- pages
@@ -144,7 +134,7 @@ def invite():
 @limit_join_per_visitor
 def join_page(token: str):
     invitation = _invitation_or_abort(token)
-    return render_template("together/join.html", token=token, inviter=invitation.name)
+    return render_template("together/join.html", token=token, inviter=invitation)
 
 
 @bp.post("/join/<token>")
@@ -153,13 +143,14 @@ def join_page(token: str):
 def join(token: str):
     invitation = _invitation_or_abort(token)
     try:
-        name = links.clean_name(request.form.get("name", ""))  # before a new visitor is made
+        name = request.form.get("name", "")
+        links.clean_name(name)  # a bad name is refused before a new visitor is made
         user = current_user()  # a brand-new visitor joins too: this form post opens a page
         links.join(user, token, name, user_today(user), stored_now())
     except links.LinkRefused as refused:
         db.session.rollback()
         html = render_template(
-            "together/join.html", token=token, inviter=invitation.name, error=refused.message
+            "together/join.html", token=token, inviter=invitation, error=refused.message
         )
         return html, refused.status
     return redirect(url_for("practice.today"), code=303)
@@ -182,9 +173,28 @@ def confirm_unlink():
 @bp.post("/unlink")
 @limit_writes
 def unlink():
-    if not links.unlink(require_user()):
+    user = require_user()
+    partner = access.partner_of(user)
+    name = partner.name_mid if partner else None  # read first: the name goes with the link
+    if partner is None or not links.unlink(user):
         abort(404, description="You are not linked with a partner.")
     db.session.commit()
+    flash(f"You are no longer linked with {name}.")  # shown once, on Together
+    return redirect(url_for("together.index"), code=303)
+
+
+@bp.post("/name")
+@limit_writes
+def rename():
+    """The name the partner sees the visitor as: it lives in the partner's row."""
+    try:
+        if not links.rename(require_user(), request.form.get("name", "")):
+            abort(404, description="You are not linked with a partner.")
+    except links.LinkRefused as refused:
+        db.session.rollback()
+        return render_template("together/index.html", name_error=refused.message), refused.status
+    db.session.commit()
+    flash("Name saved.")
     return redirect(url_for("together.index"), code=303)
 
 

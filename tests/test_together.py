@@ -87,8 +87,8 @@ def test_joining_links_both_and_keeps_history(app):
         links = {link.user_id: link for link in db.session.scalars(select(PartnerLink))}
         assert {link.partner_name for link in links.values()} == {"Sam", "Alex"}
     assert "Mine from before" in unescaped(b.get(f"/day/{TODAY}"))
-    assert "You practise with <strong>Sam</strong>" in unescaped(b.get("/together"))
-    assert "You practise with <strong>Alex</strong>" in unescaped(a.get("/together"))
+    assert "You have practised with <strong>Sam</strong>" in unescaped(b.get("/together"))
+    assert "You have practised with <strong>Alex</strong>" in unescaped(a.get("/together"))
 
 
 def test_a_brand_new_visitor_joins(app):

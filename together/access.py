@@ -7,7 +7,9 @@ The rules (issue 15, item 6):
 - a partner's reflection only if they switched "Share with <name>" on AND the reader has
   saved their own reflection for that date (mutual reveal); switching it off hides it at
   once, because nothing is copied: every read asks again;
-- thank-yous only from the current partner (together/thanks.py asks `partner_of` first).
+- thank-yous only from the current partner (together/thanks.py asks `partner_of` first);
+- the name the partner sees the reader as (`shown_as`): a column of the partner's row, but
+  it names the reader, who chose it and may change it (together/links.py `rename`).
 Nothing else of either person (unshared reflections, reminders, devices, the export) is
 ever read here.
 """
@@ -21,6 +23,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 
 from models import Completion, PartnerLink, Reflection, User, db
+from together.names import called
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,13 @@ class Partner:
 
     @property
     def name(self) -> str:
-        return self.link.partner_name
+        """The partner's name as a sentence starts ("Your partner" when they gave none)."""
+        return called(self.link.partner_name, start=True)
+
+    @property
+    def name_mid(self) -> str:
+        """The same in mid-sentence ("Share with your partner")."""
+        return called(self.link.partner_name, start=False)
 
 
 def partner_of(user: User | None) -> Partner | None:
@@ -44,11 +53,19 @@ def partner_of(user: User | None) -> Partner | None:
     return Partner(link=link, user=partner) if partner is not None else None
 
 
+def shown_as(user: User | None) -> str | None:
+    """The name the user's partner sees them as (None: no name, or not linked)."""
+    partner = partner_of(user)
+    if partner is None or partner.user.partner_link is None:
+        return None
+    return partner.user.partner_link.partner_name
+
+
 @dataclass(frozen=True)
 class PartnerDay:
     """What the reader may see of their partner's `day`."""
 
-    name: str
+    name: str  # as a sentence starts: every line of the partner part begins with it
     day: date
     done: bool
     # The partner's shared reflection, only once the reader has written their own.

@@ -1,7 +1,8 @@
-"""What a person's export holds about Together: their link (the partner's chosen name and
-the dates, never the partner's id), the thank-yous they sent and received, and which of
-their reflections are shared (the reflections themselves are exported as before, with
-their `shared` column). Nothing of the partner beyond the notes they sent this person."""
+"""What a person's export holds about Together: their link (the partner's chosen name, null
+when they chose none, and the dates, never the partner's id), the thank-yous they sent and
+received, and which of their reflections are shared (the reflections themselves are
+exported as before, with their `shared` column). Nothing of the partner beyond the notes
+they sent this person."""
 
 from __future__ import annotations
 

@@ -1,10 +1,13 @@
-"""Making and ending a partner link: invite, join, unlink.
+"""Making, naming and ending a partner link: invite, join, rename, unlink.
 
 An invite is a `codes` row of kind "invite" (27 symbols, 132 bits, hashed, single use, 7
 days; a new one replaces the open one) whose label is the name the inviter chose. Joining
 redeems it and writes the link's two rows in one transaction; the primary key on
 `partner_links.user_id` and the unique `partner_id` make "one partner at a time" hold even
-when two joins race.
+when two joins race. A name is optional: none is stored as NULL (together/names.py words it).
+
+Renaming yourself writes your partner's row (what they call you): besides making and ending
+a link, the one write to the other person's data, and only to that column of that row.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 import codes
 from models import Code, PartnerLink, User, db
+from together.names import called
 
 NAME_MAX = 40
-DEFAULT_NAME = "Your partner"
 
 
 class LinkRefused(Exception):
@@ -32,7 +35,12 @@ class LinkRefused(Exception):
         self.message = message
 
 
-UNKNOWN = LinkRefused(404, "We do not know this invite. Check the link, or ask for a new one.")
+# A replaced invite is deleted (codes.make), so it cannot be told from a mistyped link.
+UNKNOWN = LinkRefused(
+    404,
+    "We do not know this invite. It may have been replaced by a newer one, or the link may be"
+    " incomplete. Ask your partner to send you their latest invite link.",
+)
 USED = LinkRefused(410, "This invite has been used already. Ask your partner for a new one.")
 EXPIRED = LinkRefused(410, "This invite has expired: invites last 7 days. Ask for a new one.")
 OWN = LinkRefused(409, "This is your own invite. Send the link to your partner's phone.")
@@ -44,13 +52,13 @@ BAD_NAME = LinkRefused(
 _FROM_CODES = {codes.NOT_A_CODE: UNKNOWN, codes.USED: USED, codes.EXPIRED: EXPIRED}
 
 
-def clean_name(text: str) -> str:
-    """The name someone chose, tidied (spaces collapsed), or BAD_NAME. Empty is fine: they
-    are then called DEFAULT_NAME."""
+def clean_name(text: str) -> str | None:
+    """The name someone chose, tidied (spaces collapsed), or BAD_NAME. None when they gave
+    none: they are then called "your partner"."""
     name = " ".join(text.split())
     if len(name) > NAME_MAX or any(unicodedata.category(ch).startswith("C") for ch in name):
         raise BAD_NAME
-    return name
+    return name or None
 
 
 def link_of(user_id: str) -> PartnerLink | None:
@@ -62,7 +70,7 @@ def invite(user: User, name: str, now: datetime) -> str:
     the token, which is never stored. Refused while linked. The caller commits."""
     if link_of(user.id) is not None:
         raise LinkRefused(409, "You already practise with a partner. Unlink first to invite.")
-    return codes.make(user.id, codes.INVITE, now, label=clean_name(name) or None)
+    return codes.make(user.id, codes.INVITE, now, label=clean_name(name))
 
 
 def open_invite(user_id: str, now: datetime) -> Code | None:
@@ -80,7 +88,15 @@ def open_invite(user_id: str, now: datetime) -> Code | None:
 @dataclass(frozen=True)
 class Invitation:
     inviter: User
-    name: str  # what the inviter chose to be called
+    chosen: str | None  # what the inviter chose to be called, if anything
+
+    @property
+    def name(self) -> str:
+        return called(self.chosen, start=True)
+
+    @property
+    def name_mid(self) -> str:
+        return called(self.chosen, start=False)
 
 
 def find(token: str, visitor: User | None, now: datetime) -> Invitation:
@@ -97,12 +113,12 @@ def find(token: str, visitor: User | None, now: datetime) -> Invitation:
     if visitor is not None and (link := link_of(visitor.id)) is not None:
         raise LinkRefused(
             409,
-            f"You already practise with {link.partner_name}. To join someone else, "
-            "unlink first in Settings.",
+            f"You already practise with {called(link.partner_name, start=False)}. "
+            "To join someone else, unlink first in Settings.",
         )
     if link_of(inviter.id) is not None:
         raise TAKEN
-    return Invitation(inviter=inviter, name=found.label or DEFAULT_NAME)
+    return Invitation(inviter=inviter, chosen=found.label)
 
 
 def join(visitor: User, token: str, name: str, today: date, now: datetime) -> PartnerLink:
@@ -119,14 +135,14 @@ def join(visitor: User, token: str, name: str, today: date, now: datetime) -> Pa
     mine = PartnerLink(
         user_id=visitor.id,
         partner_id=invitation.inviter.id,
-        partner_name=invitation.name,
+        partner_name=invitation.chosen,
         since=today,
         anchor=anchor,
     )
     theirs = PartnerLink(
         user_id=invitation.inviter.id,
         partner_id=visitor.id,
-        partner_name=chosen or DEFAULT_NAME,
+        partner_name=chosen,
         since=today,
         anchor=anchor,
     )
@@ -157,4 +173,16 @@ def unlink(user: User) -> bool:
     db.session.execute(
         delete(PartnerLink).where(PartnerLink.user_id.in_([user.id, link.partner_id]))
     )
+    return True
+
+
+def rename(user: User, name: str) -> bool:
+    """Change the name the user's partner sees them as (empty: none, "your partner"). Only
+    the current partner's row is written, and only its `partner_name`. False when not
+    linked; BAD_NAME changes nothing. The caller commits."""
+    mine = link_of(user.id)
+    theirs = link_of(mine.partner_id) if mine is not None else None
+    if theirs is None:
+        return False
+    theirs.partner_name = clean_name(name)
     return True

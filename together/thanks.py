@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from days import user_today
 from models import THANKS_MAX, AppliedWrite, ThankYou, User, db
 from together.access import partner_of
 from together.notices import owe_thanks
@@ -64,8 +65,11 @@ def sent_today(sender_id: str, today: date) -> int:
     return db.session.scalar(query) or 0
 
 
-def left_today(sender: User, today: date) -> int:
-    return max(0, PER_DAY - sent_today(sender.id, today))
+def left_today(sender: User | None) -> int:
+    """How many more thank-yous the sender may send on their today."""
+    if sender is None:
+        return 0
+    return max(0, PER_DAY - sent_today(sender.id, user_today(sender)))
 
 
 def send(sender: User, text: str, today: date, now: datetime, key: str | None) -> ThankYou | None:
@@ -107,7 +111,8 @@ def _claim(user: User, key: str) -> bool:
 class Note:
     id: int
     text: str
-    name: str  # who sent it, as the reader calls them
+    name: str  # who sent it, as the reader calls them, as a sentence starts
+    name_mid: str  # the same in mid-sentence
 
 
 def unseen(user: User | None) -> list[Note]:
@@ -124,7 +129,8 @@ def unseen(user: User | None) -> list[Note]:
         )
         .order_by(ThankYou.id)
     )
-    return [Note(id=t.id, text=t.text, name=partner.name) for t in db.session.scalars(query)]
+    notes = db.session.scalars(query)
+    return [Note(t.id, t.text, partner.name, partner.name_mid) for t in notes]
 
 
 def mark_seen(user: User, note_id: int, now: datetime) -> bool:

@@ -47,6 +47,51 @@ def test_every_page_fits_320px_with_thumb_sized_targets(live_server, new_context
         assert small == [], f"{path}: targets under 44px: {small}"
 
 
+# Links standing alone on their line ("No thanks", "Back to Together") are targets too.
+SMALL_TARGETS = """(selector) => [...document.querySelectorAll(selector + ", main p > a")]
+  .filter((el) => el.offsetParent !== null)
+  .filter((el) => el.matches(selector)
+                  || el.parentElement.textContent.trim() === el.textContent.trim())
+  .map((el) => [el.outerHTML.slice(0, 80), el.getBoundingClientRect().height,
+                el.getBoundingClientRect().width])
+  .filter(([, h, w]) => h < 44 || w < 44)"""
+
+
+def assert_fits_with_big_targets(page, what: str) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 320, f"{what} scrolls sideways: {width}px"
+    small = page.evaluate(SMALL_TARGETS, TARGETS)
+    assert small == [], f"{what}: targets under 44px: {small}"
+
+
+def test_together_pages_fit_320px_with_thumb_sized_targets(live_server, new_context, guard):
+    """Invite, join (No thanks), Together while linked (Unlink), the unlink confirm (Keep
+    practising together) and the thank-you page, each measured on a narrow phone."""
+    a, b = (guard.watch(new_context(**NARROW)).new_page() for _ in range(2))
+    url = live_server.url
+    goto_ready(a, url + "/")  # Today starts a visitor's practice; Together alone does not
+    goto_ready(a, url + "/together")
+    assert_fits_with_big_targets(a, "/together")
+    a.get_by_role("button", name="Invite your partner").click()
+    a.get_by_role("link", name="Back to Together").wait_for()
+    assert_fits_with_big_targets(a, "invite page")
+    link = a.locator("#invite-link").input_value()
+    goto_ready(b, link)
+    assert b.get_by_role("link", name="No thanks").count() == 1
+    assert_fits_with_big_targets(b, "join page")
+    b.get_by_role("button", name="Join").click()
+    b.wait_for_url(url + "/")
+    for path, landmark in [
+        ("/together", "Unlink"),
+        ("/together/unlink", "Keep practising together"),
+        ("/together/thanks", "Back to today"),
+    ]:
+        goto_ready(a, url + path)
+        assert a.get_by_role("link", name=landmark, exact=True).count() == 1, path
+        assert_fits_with_big_targets(a, path)
+    guard.check()
+
+
 def test_the_whole_flow_works_with_javascript_off(live_server, new_context):
     context = new_context(**NARROW, java_script_enabled=False)
     page = context.new_page()
