@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
+from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
-from app import create_app
+from app import ROOT, create_app
 from models import db
 
 CI = os.environ.get("CI") == "true"
@@ -31,6 +32,7 @@ POSTGRES_URL = (
     + f"options=-csearch_path%3D{PG_SCHEMA}"
 )
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+MIGRATIONS = ROOT / "migrations"
 
 
 _pg_ready: bool | None = None
@@ -125,6 +127,40 @@ def app_on(backend: str, tmp_path, factory=None, **overrides):
             if backend == "postgres":
                 db.drop_all()
             db.engine.dispose()
+
+
+def unmigrated_app(tmp_path, database_url: str | None = None, **overrides):
+    """`make_app` with an empty database (no tables, no alembic_version) for the migrations
+    to build."""
+    app = make_app(tmp_path, database_url, **overrides)
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+    return app
+
+
+@contextmanager
+def migrated_app(backend: str, tmp_path, old_revision: str, seed=(), to: str = "head"):
+    """An app on "sqlite" or "postgres" whose database the migrations built up to
+    `old_revision`, where the raw SQL statements `seed` wrote rows as that schema took them,
+    then upgraded to `to`: for the tests that an upgrade keeps what was there. Everything,
+    alembic_version too, is dropped after, since the PostgreSQL server outlives the test."""
+    with app_on(backend, tmp_path, factory=unmigrated_app) as app:
+        try:
+            with app.app_context():
+                upgrade(directory=str(MIGRATIONS), revision=old_revision)
+                for statement in seed:
+                    db.session.execute(text(statement))
+                db.session.commit()
+                upgrade(directory=str(MIGRATIONS), revision=to)
+            yield app
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.drop_all()
+                db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+                db.session.commit()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -9,28 +9,22 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
-from flask_migrate import upgrade
 from sqlalchemy import create_engine, inspect, select, text
 
-from app import ROOT
 from models import Completion, Reflection, User, db
-from tests.conftest import POSTGRES_BASE_URL, POSTGRES_URL, make_app, require_postgres
-
-MIGRATIONS = ROOT / "migrations"
+from tests.conftest import (
+    MIGRATIONS,
+    POSTGRES_BASE_URL,
+    POSTGRES_URL,
+    make_app,
+    migrated_app,
+    require_postgres,
+)
 
 
 def first_revision() -> str:
     script = ScriptDirectory(str(MIGRATIONS))
     return script.get_base()
-
-
-def _fresh_app(tmp_path, url):
-    app = make_app(tmp_path, url)
-    with app.app_context():
-        db.drop_all()
-        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
-    return app
 
 
 SEED_SQL = [
@@ -45,40 +39,22 @@ SEED_SQL = [
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_upgrading_from_the_first_schema_keeps_every_row(tmp_path, backend):
-    if backend == "postgres":
-        require_postgres()
-    url = POSTGRES_URL if backend == "postgres" else f"sqlite:///{tmp_path / 'm.db'}"
-    app = _fresh_app(tmp_path, url)
-    try:
-        with app.app_context():
-            upgrade(directory=str(MIGRATIONS), revision=first_revision())
-            for statement in SEED_SQL:
-                db.session.execute(text(statement))
-            db.session.commit()
-            upgrade(directory=str(MIGRATIONS), revision="head")
-            db.session.remove()
-            user = db.session.get(User, "u1")
-            assert user.time_zone == "Europe/Berlin"
-            assert db.session.scalars(select(Completion.practice_id)).all() == ["reflect-1"]
-            assert db.session.scalars(select(Reflection.text)).all() == ["We talked for an hour."]
-            # head matches the models: every model table and column exists
-            inspector = inspect(db.engine)
-            for table in db.metadata.sorted_tables:
-                columns = {c["name"] for c in inspector.get_columns(table.name)}
-                assert {c.name for c in table.columns} <= columns, table.name
-            if backend == "postgres":
-                # the daily claim's rewrites stay on their page (HOT): see the migration
-                options = db.session.scalar(
-                    text("SELECT reloptions FROM pg_class WHERE oid = 'users'::regclass")
-                )
-                assert options == ["fillfactor=90"]
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            db.session.commit()
-            db.engine.dispose()
+    with migrated_app(backend, tmp_path, first_revision(), SEED_SQL) as app, app.app_context():
+        user = db.session.get(User, "u1")
+        assert user.time_zone == "Europe/Berlin"
+        assert db.session.scalars(select(Completion.practice_id)).all() == ["reflect-1"]
+        assert db.session.scalars(select(Reflection.text)).all() == ["We talked for an hour."]
+        # head matches the models: every model table and column exists
+        inspector = inspect(db.engine)
+        for table in db.metadata.sorted_tables:
+            columns = {c["name"] for c in inspector.get_columns(table.name)}
+            assert {c.name for c in table.columns} <= columns, table.name
+        if backend == "postgres":
+            # the daily claim's rewrites stay on their page (HOT): see the migration
+            options = db.session.scalar(
+                text("SELECT reloptions FROM pg_class WHERE oid = 'users'::regclass")
+            )
+            assert options == ["fillfactor=90"]
 
 
 def test_models_and_migrations_agree(tmp_path):
@@ -86,9 +62,7 @@ def test_models_and_migrations_agree(tmp_path):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    app = _fresh_app(tmp_path, f"sqlite:///{tmp_path / 'diff.db'}")
-    with app.app_context():
-        upgrade(directory=str(MIGRATIONS), revision="head")
+    with migrated_app("sqlite", tmp_path, "head") as app, app.app_context():
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
         assert diff == []

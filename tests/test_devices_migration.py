@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select
 
 from models import Device, PushSubscription, Reflection, db
-from tests.conftest import POSTGRES_URL, require_postgres
-from tests.test_data_safety import MIGRATIONS, _fresh_app
+from tests.conftest import MIGRATIONS, migrated_app
 
 PREVIOUS_HEAD = "3c1a7e9d2b40"
 
@@ -27,19 +26,9 @@ SEED = [
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_upgrade_from_the_previous_head_keeps_rows_and_old_cookies(tmp_path, backend):
-    if backend == "postgres":
-        require_postgres()
-    url = POSTGRES_URL if backend == "postgres" else f"sqlite:///{tmp_path / 'd.db'}"
-    app = _fresh_app(tmp_path, url)
-    try:
+    # to head: the app below reads the models, which later revisions extend
+    with migrated_app(backend, tmp_path, PREVIOUS_HEAD, SEED) as app:
         with app.app_context():
-            upgrade(directory=str(MIGRATIONS), revision=PREVIOUS_HEAD)
-            for statement in SEED:
-                db.session.execute(text(statement))
-            db.session.commit()
-            # to head: the app below reads the models, which later revisions extend
-            upgrade(directory=str(MIGRATIONS), revision="head")
-            db.session.remove()
             [old] = db.session.scalars(select(PushSubscription)).all()
             assert old.device_id is None and old.user_id == "u1"
             assert db.session.scalar(select(Reflection.text)) == "Written before devices"
@@ -81,10 +70,3 @@ def test_upgrade_from_the_previous_head_keeps_rows_and_old_cookies(tmp_path, bac
             columns = {c["name"] for c in inspector.get_columns("push_subscriptions")}
             assert "device_id" not in columns
             upgrade(directory=str(MIGRATIONS), revision="head")
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            db.session.commit()
-            db.engine.dispose()

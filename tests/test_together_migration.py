@@ -13,8 +13,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from models import PartnerLink, Reflection, ThankYou, User, db
-from tests.conftest import POSTGRES_URL, require_postgres
-from tests.test_data_safety import MIGRATIONS, _fresh_app
+from tests.conftest import MIGRATIONS, migrated_app
 
 PREVIOUS_HEAD = "26646c19ff3e"
 THIS_REVISION = "7d41c2e9a5f3"
@@ -42,67 +41,49 @@ def link(a: str, b: str) -> list[PartnerLink]:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_upgrade_keeps_rows_and_the_database_enforces_one_partner(tmp_path, backend):
-    if backend == "postgres":
-        require_postgres()
-    url = POSTGRES_URL if backend == "postgres" else f"sqlite:///{tmp_path / 't.db'}"
-    app = _fresh_app(tmp_path, url)
-    try:
-        with app.app_context():
-            upgrade(directory=str(MIGRATIONS), revision=PREVIOUS_HEAD)
-            for statement in SEED:
-                db.session.execute(text(statement))
-            db.session.commit()
-            upgrade(directory=str(MIGRATIONS), revision=THIS_REVISION)
-            db.session.remove()
+    with (
+        migrated_app(backend, tmp_path, PREVIOUS_HEAD, SEED, to=THIS_REVISION) as app,
+        app.app_context(),
+    ):
+        [old] = db.session.scalars(select(Reflection)).all()
+        assert old.text == "Written before Together" and old.shared is False
+        user = db.session.get(User, "u1")
+        assert user.thanks_notifications is True and user.partner_did_it_notifications
+        assert len(db.session.scalars(select(User)).all()) == 3
 
-            [old] = db.session.scalars(select(Reflection)).all()
-            assert old.text == "Written before Together" and old.shared is False
-            user = db.session.get(User, "u1")
-            assert user.thanks_notifications is True and user.partner_did_it_notifications
-            assert len(db.session.scalars(select(User)).all()) == 3
-
-            db.session.add_all(link("u1", "u2"))
-            db.session.commit()
-            # u3 cannot become u1's second partner: u1 already has a row, u2 is taken.
-            db.session.add(
-                PartnerLink(
-                    user_id="u3",
-                    partner_id="u2",
-                    partner_name="x",
-                    since=date(2026, 12, 2),
-                    anchor=date(2026, 12, 2),
-                )
+        db.session.add_all(link("u1", "u2"))
+        db.session.commit()
+        # u3 cannot become u1's second partner: u1 already has a row, u2 is taken.
+        db.session.add(
+            PartnerLink(
+                user_id="u3",
+                partner_id="u2",
+                partner_name="x",
+                since=date(2026, 12, 2),
+                anchor=date(2026, 12, 2),
             )
-            with pytest.raises(IntegrityError):
-                db.session.commit()
-            db.session.rollback()
+        )
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
 
-            db.session.add(
-                ThankYou(sender_id="u2", receiver_id="u1", day=date(2026, 12, 1), text="Hi")
-            )
-            db.session.commit()
-            # Deleting u2 (as "Delete everything" does) unlinks both sides and drops the notes.
-            db.session.execute(User.__table__.delete().where(User.id == "u2"))
-            db.session.commit()
-            assert db.session.scalars(select(PartnerLink)).all() == []
-            assert db.session.scalars(select(ThankYou)).all() == []
-            assert db.session.get(User, "u1") is not None
+        db.session.add(ThankYou(sender_id="u2", receiver_id="u1", day=date(2026, 12, 1), text="Hi"))
+        db.session.commit()
+        # Deleting u2 (as "Delete everything" does) unlinks both sides and drops the notes.
+        db.session.execute(User.__table__.delete().where(User.id == "u2"))
+        db.session.commit()
+        assert db.session.scalars(select(PartnerLink)).all() == []
+        assert db.session.scalars(select(ThankYou)).all() == []
+        assert db.session.get(User, "u1") is not None
 
-            db.session.remove()
-            downgrade(directory=str(MIGRATIONS), revision=PREVIOUS_HEAD)
-            db.session.remove()
-            inspector = inspect(db.engine)
-            assert not {"partner_links", "thank_yous"} & set(inspector.get_table_names())
-            assert "shared" not in {c["name"] for c in inspector.get_columns("reflections")}
-            assert db.session.execute(text("SELECT text FROM reflections")).scalar() == (
-                "Written before Together"
-            )
-            db.session.remove()
-            upgrade(directory=str(MIGRATIONS), revision="head")
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            db.session.commit()
-            db.engine.dispose()
+        db.session.remove()
+        downgrade(directory=str(MIGRATIONS), revision=PREVIOUS_HEAD)
+        db.session.remove()
+        inspector = inspect(db.engine)
+        assert not {"partner_links", "thank_yous"} & set(inspector.get_table_names())
+        assert "shared" not in {c["name"] for c in inspector.get_columns("reflections")}
+        assert db.session.execute(text("SELECT text FROM reflections")).scalar() == (
+            "Written before Together"
+        )
+        db.session.remove()
+        upgrade(directory=str(MIGRATIONS), revision="head")

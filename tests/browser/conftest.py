@@ -354,8 +354,8 @@ FOCUSED = "document.activeElement.id + ' ' + document.activeElement.textContent.
 
 
 def wait_until(page, expression: str, timeout: float = 15.0) -> None:
-    """Poll `expression` (which may return a promise: `page.wait_for_function` does not wait
-    for promises) until it is truthy."""
+    """Poll `expression` in `page` (or a worker) until it is truthy; it may return a promise,
+    which `page.wait_for_function` would not wait for."""
     deadline = time.monotonic() + timeout
     while not page.evaluate(expression):
         if time.monotonic() > deadline:

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from models import Completion, db
-from tests.browser.conftest import PHONES, wait_for_worker, wait_until
-from tests.browser.test_push_browser import registration_id
+from tests.browser.conftest import PHONES, wait_for_worker
+from tests.browser.test_push_browser import deliver_push
 
 pytestmark = pytest.mark.browser
 
@@ -43,13 +43,8 @@ def notify(context, page, live_server, day: str) -> None:
     """A reminder for `day`, delivered to our worker as a push service would deliver it."""
     payload = {"title": "Day 1 · Listen", "body": "Two minutes today.", "day": day}
     payload["url"] = f"/day/{day}"
-    cdp = context.new_cdp_session(page)
-    reg_id = registration_id(cdp, page, live_server.url + "/")
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": live_server.url, "registrationId": reg_id, "data": json.dumps(payload)},
-    )
-    wait_until(page, f"{SHOWN}.then(n => n === 1)")
+    deliver_push(context, page, live_server.url, json.dumps(payload))
+    assert page.evaluate(SHOWN) == 1
 
 
 def tap(context, action: str) -> str:

@@ -50,8 +50,17 @@ def save_reflection(page, text: str) -> None:
     expect(page.locator("#reflection").get_by_text("Reflection saved.")).to_be_visible()
 
 
-def back_to_the_card(page) -> None:
-    """Back, then until static/js/fresh.js has checked the card (when it had reason to)."""
+def tab(page, name: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
+    page.wait_for_load_state()
+
+
+def away_and_back(page, name: str, shows: str | None = None) -> None:
+    """The main navigation's `name` tab (checked to show `shows`, if given), then Back to the
+    card, until static/js/fresh.js has checked it (when it had reason to)."""
+    tab(page, name)
+    if shows is not None:
+        expect(page.get_by_text(shows)).to_be_visible()
     page.go_back()
     page.wait_for_function(
         "() => { const c = document.getElementById('card');"
@@ -59,28 +68,32 @@ def back_to_the_card(page) -> None:
     )
 
 
+def missed_a_newer_save(live_server, phone_context):
+    """A page that saved "first version" and did not learn that another tab then saved
+    "second version"; brought back to the front."""
+    page = phone_context.new_page()
+    open_today(page, live_server.url)
+    save_reflection(page, "first version")
+    other = phone_context.new_page()
+    goto_ready(other, live_server.url + "/")
+    save_reflection(other, "second version")
+    page.bring_to_front()
+    return page
+
+
 def expect_conflicts(guard) -> None:
     """The browser logs every 409 as a failed load; here they are the point."""
     guard.allow(r"status of 409 \(CONFLICT\)")
-
-
-def tab(page, name: str) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
-    page.wait_for_load_state()
 
 
 def test_back_after_a_newer_save_shows_the_newer_text(live_server, phone_context):
     page = phone_context.new_page()
     open_today(page, live_server.url)
     save_reflection(page, "first version")
-    tab(page, "Library")
-    back_to_the_card(page)
+    away_and_back(page, "Library")
     save_reflection(page, "second version")
     assert texts(live_server) == ["second version"]
-    tab(page, "Progress")
-    expect(page.get_by_text("second version")).to_be_visible()
-
-    back_to_the_card(page)
+    away_and_back(page, "Progress", shows="second version")
     field = page.locator("#reflection-text")
     expect(field).to_have_value("second version")
     # Saving from here changes nothing the server holds.
@@ -91,15 +104,8 @@ def test_back_after_a_newer_save_shows_the_newer_text(live_server, phone_context
 
 def test_a_page_that_missed_a_newer_save_gets_both_texts(live_server, phone_context, guard):
     expect_conflicts(guard)
-    page = phone_context.new_page()
-    open_today(page, live_server.url)
-    save_reflection(page, "first version")
-    other = phone_context.new_page()
-    goto_ready(other, live_server.url + "/")
-    save_reflection(other, "second version")
-
-    # The first page still shows "first version": its Save meets the conflict.
-    page.bring_to_front()
+    page = missed_a_newer_save(live_server, phone_context)
+    # The page still shows "first version": its Save meets the conflict.
     expect(page.locator("#reflection-text")).to_have_value("first version")
     page.locator("#reflection-text").fill("first version, edited")
     page.get_by_role("button", name="Save reflection").click()
@@ -120,13 +126,7 @@ def test_a_page_that_missed_a_newer_save_gets_both_texts(live_server, phone_cont
 
 def test_keep_yours_from_the_conflict(live_server, phone_context, guard):
     expect_conflicts(guard)
-    page = phone_context.new_page()
-    open_today(page, live_server.url)
-    save_reflection(page, "first version")
-    other = phone_context.new_page()
-    goto_ready(other, live_server.url + "/")
-    save_reflection(other, "second version")
-    page.bring_to_front()
+    page = missed_a_newer_save(live_server, phone_context)
     page.locator("#reflection-text").fill("mine")
     page.get_by_role("button", name="Save reflection").click()
     page.get_by_role("button", name="Keep yours").click()
@@ -141,8 +141,7 @@ def test_done_undo_progress_back_shows_the_servers_state(live_server, phone_cont
     expect(page.locator("#done").get_by_text("Done for today")).to_be_visible()
     page.get_by_role("button", name="Undo").click()
     expect(page.get_by_role("button", name="Done", exact=True)).to_be_visible()
-    tab(page, "Progress")
-    back_to_the_card(page)
+    away_and_back(page, "Progress")
     expect(page.get_by_role("button", name="Done", exact=True)).to_be_visible()
     expect(page.locator("#done").get_by_text("Done for today")).to_have_count(0)
     assert done_days(live_server) == []
