@@ -11,8 +11,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from models import Code, PartnerLink, User, db
-from tests.conftest import POSTGRES_URL, require_postgres
-from tests.test_data_safety import MIGRATIONS, _fresh_app
+from tests.conftest import MIGRATIONS, migrated_app
 from together import access
 
 PREVIOUS = "7d41c2e9a5f3"
@@ -47,52 +46,36 @@ def names(session) -> dict[str, str | None]:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_your_partner_becomes_no_name_and_back(tmp_path, backend):
-    if backend == "postgres":
-        require_postgres()
-    url = POSTGRES_URL if backend == "postgres" else f"sqlite:///{tmp_path / 'n.db'}"
-    app = _fresh_app(tmp_path, url)
-    try:
-        with app.app_context():
-            upgrade(directory=str(MIGRATIONS), revision=PREVIOUS)
-            for statement in SEED:
-                db.session.execute(text(statement))
-            db.session.commit()
-            upgrade(directory=str(MIGRATIONS), revision=THIS_REVISION)
-            db.session.remove()
+    with (
+        migrated_app(backend, tmp_path, PREVIOUS, SEED, to=THIS_REVISION) as app,
+        app.app_context(),
+    ):
+        assert names(db.session) == {"u1": "Sam", "u2": None}
+        labels = dict(db.session.execute(select(Code.user_id, Code.label)).all())
+        assert labels == {"u3": None, "u4": "Kim"}
+        partner = access.partner_of(db.session.get(User, "u2"))
+        assert (partner.name, partner.name_mid) == ("Your partner", "your partner")
+        assert access.partner_of(db.session.get(User, "u1")).name_mid == "Sam"
 
-            assert names(db.session) == {"u1": "Sam", "u2": None}
-            labels = dict(db.session.execute(select(Code.user_id, Code.label)).all())
-            assert labels == {"u3": None, "u4": "Kim"}
-            partner = access.partner_of(db.session.get(User, "u2"))
-            assert (partner.name, partner.name_mid) == ("Your partner", "your partner")
-            assert access.partner_of(db.session.get(User, "u1")).name_mid == "Sam"
-
-            # The copied table still allows one partner at a time...
-            with pytest.raises(IntegrityError):
-                db.session.execute(text(LINK.format(a="u3", b="u2", name="NULL")))
-                db.session.commit()
-            db.session.rollback()
-            # ...and deleting a person still unlinks both sides.
-            db.session.execute(User.__table__.delete().where(User.id == "u1"))
-            db.session.commit()
-            assert names(db.session) == {}
-            db.session.execute(text(LINK.format(a="u2", b="u3", name="'Sam'")))
+        # The copied table still allows one partner at a time...
+        with pytest.raises(IntegrityError):
             db.session.execute(text(LINK.format(a="u3", b="u2", name="NULL")))
             db.session.commit()
-            db.session.remove()
+        db.session.rollback()
+        # ...and deleting a person still unlinks both sides.
+        db.session.execute(User.__table__.delete().where(User.id == "u1"))
+        db.session.commit()
+        assert names(db.session) == {}
+        db.session.execute(text(LINK.format(a="u2", b="u3", name="'Sam'")))
+        db.session.execute(text(LINK.format(a="u3", b="u2", name="NULL")))
+        db.session.commit()
+        db.session.remove()
 
-            downgrade(directory=str(MIGRATIONS), revision=PREVIOUS)
-            db.session.remove()
-            rows = db.session.execute(text("SELECT user_id, partner_name FROM partner_links"))
-            assert dict(rows.all()) == {"u2": "Sam", "u3": "Your partner"}
-            columns = inspect(db.engine).get_columns("partner_links")
-            assert [c["nullable"] for c in columns if c["name"] == "partner_name"] == [False]
-            db.session.remove()
-            upgrade(directory=str(MIGRATIONS), revision="head")
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            db.session.commit()
-            db.engine.dispose()
+        downgrade(directory=str(MIGRATIONS), revision=PREVIOUS)
+        db.session.remove()
+        rows = db.session.execute(text("SELECT user_id, partner_name FROM partner_links"))
+        assert dict(rows.all()) == {"u2": "Sam", "u3": "Your partner"}
+        columns = inspect(db.engine).get_columns("partner_links")
+        assert [c["nullable"] for c in columns if c["name"] == "partner_name"] == [False]
+        db.session.remove()
+        upgrade(directory=str(MIGRATIONS), revision="head")
