@@ -41,19 +41,30 @@ def thank_yous(live_server) -> list[str]:
         return db.session.scalars(select(ThankYou.text)).all()
 
 
-def offline_with_partner(live_server, new_context, guard):
-    """A and B linked; B's Today (with the partner panel) cached, then B's phone offline."""
-    url = live_server.url
+def linked_pair(live_server, new_context, guard):
+    """A and B, each a phone that has opened Today, linked."""
     a, b = (guard.watch(new_context()).new_page() for _ in range(2))
     for page in (a, b):
-        goto_ready(page, url + "/")
-    link(a, b, url)
-    goto_ready(b, url + "/")
+        goto_ready(page, live_server.url + "/")
+    link(a, b, live_server.url)
+    return a, b
+
+
+def cache_and_go_offline(b, guard) -> None:
+    """B's worker has cached the pages as they are now (Today with the partner panel) and
+    controls Today; then B's phone goes offline."""
+    goto_ready(b, b.url)
     wait_for_worker(b)
     b.wait_for_function("() => document.documentElement.dataset.offlineReady")
+    reload_ready(b)
     expect(b.locator("#partner-state")).to_be_visible()
     guard.allow_offline_noise()
     b.context.set_offline(True)
+
+
+def offline_with_partner(live_server, new_context, guard):
+    a, b = linked_pair(live_server, new_context, guard)
+    cache_and_go_offline(b, guard)
     return a, b
 
 
@@ -110,10 +121,7 @@ def test_a_refused_offline_thank_you_is_reported_with_its_words(live_server, new
 
 def test_share_and_close_offline_wait_and_then_land(live_server, new_context, guard):
     url = live_server.url
-    a, b = (guard.watch(new_context()).new_page() for _ in range(2))
-    for page in (a, b):
-        goto_ready(page, url + "/")
-    link(a, b, url)
+    a, b = linked_pair(live_server, new_context, guard)
     token = token_of(a.context, url)
     a.context.request.post(url + "/together/thanks", form={"csrf_token": token, "text": NOTE})
     goto_ready(b, url + "/")
@@ -121,11 +129,7 @@ def test_share_and_close_offline_wait_and_then_land(live_server, new_context, gu
     b.get_by_role("button", name="Save reflection").click()
     switch = b.get_by_role("button", name="Share with Sam")
     expect(switch).to_have_attribute("aria-pressed", "false")
-    wait_for_worker(b)
-    b.wait_for_function("() => document.documentElement.dataset.offlineReady")
-    reload_ready(b)  # controlled by the worker, the cached card holds the switch and the note
-    guard.allow_offline_noise()
-    b.context.set_offline(True)
+    cache_and_go_offline(b, guard)  # the cached card holds the switch and the note
 
     note = b.locator("#partner-state .notice")
     note.get_by_role("button", name="Close the thank-you from Sam").click()
