@@ -11,6 +11,8 @@ browser's `Device` in `g.device`, as Flask's tutorial does.
 
 from __future__ import annotations
 
+import uuid
+
 from flask import abort, g, request, session
 
 import devices
@@ -172,3 +174,16 @@ def wants_fragment() -> bool:
         and headers.get("HX-Boosted") != "true"
         and headers.get("HX-History-Restore-Request") != "true"
     )
+
+
+def write_key(broken: Exception) -> str | None:
+    """The idempotency key a write came with (the form's `key`, or the `Idempotency-Key`
+    header), as a canonical UUID; None without one. A key that is no UUID raises `broken`,
+    the refusal of the blueprint asking."""
+    raw = request.form.get("key") or request.headers.get("Idempotency-Key")
+    if not raw:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise broken from None

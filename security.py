@@ -34,6 +34,17 @@ EXPORT_LIMIT = "10 per minute"
 limit_writes = limiter.shared_limit(WRITE_LIMIT, scope="writes")
 
 
+def limit_guesses(scope: str, per_client: str, per_visitor: str):
+    """One decorator for a route that redeems a secret (a device code, an invite): guesses
+    are limited per client address and per visitor, in buckets `<scope>-client` and
+    `<scope>-visitor` shared by every route of that secret."""
+    per_address = limiter.shared_limit(
+        per_client, scope=f"{scope}-client", key_func=get_remote_address
+    )
+    per_person = limiter.shared_limit(per_visitor, scope=f"{scope}-visitor", key_func=visitor_key)
+    return lambda view: per_address(per_person(view))
+
+
 def limit_read(limit: str):
     """A rate limit of its own on a GET view (the export). Other reads have none: a page
     view never spends a user's write budget."""

@@ -25,14 +25,13 @@ from flask import (
     session,
     url_for,
 )
-from flask_limiter.util import get_remote_address
 
 import codes
 import devices
 from identity import current_user, forget_user, require_user, start_session, stored_now
 from models import User, db
 from qr import qr_code
-from security import limit_writes, limiter, visitor_key
+from security import limit_guesses, limit_writes, limiter
 
 bp = Blueprint("devices", __name__)
 
@@ -42,12 +41,7 @@ NEW_CODES_PER_USER = "5 per 10 minutes"
 JUST_LINKED = "just_linked"  # one-shot session flag: the linked page clears old copies once
 
 
-limit_code_per_client = limiter.shared_limit(
-    LINK_PER_CLIENT, scope="link-code-client", key_func=get_remote_address
-)
-limit_code_per_visitor = limiter.shared_limit(
-    LINK_PER_VISITOR, scope="link-code-visitor", key_func=visitor_key
-)
+limit_code_guesses = limit_guesses("link-code", LINK_PER_CLIENT, LINK_PER_VISITOR)
 
 
 @bp.after_request
@@ -129,8 +123,7 @@ def enter_code():
 
 
 @bp.post("/link")
-@limit_code_per_client
-@limit_code_per_visitor
+@limit_code_guesses
 def find_code():
     typed = request.form.get("code", "")
     try:
@@ -142,15 +135,13 @@ def find_code():
 
 
 @bp.get("/link/<code>")
-@limit_code_per_client
-@limit_code_per_visitor
+@limit_code_guesses
 def show_code(code: str):
     return _confirm_page(_find_or_abort(code), codes.normalise(code))
 
 
 @bp.post("/link/<code>")
-@limit_code_per_client
-@limit_code_per_visitor
+@limit_code_guesses
 def link_device(code: str):
     """Make this browser a device of the code's user. A phone that holds its own practice
     (any day marked or written) must say so explicitly (`replace`), after being offered

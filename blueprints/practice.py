@@ -36,7 +36,7 @@ from days import (
     user_today,
     viewable_day,
 )
-from identity import current_user, page_zone, require_user, wants_fragment, zone_state
+from identity import current_user, page_zone, require_user, wants_fragment, write_key, zone_state
 from models import REFLECTION_MAX, Completion, PushSubscription, Reflection, User, db, utcnow
 from reminders.panel import panel_state
 from revisions import (
@@ -166,7 +166,9 @@ def _write(day_text: str, kind: str, apply):
     try:
         if not may_write(day, today):
             raise WriteRejected(409, "You can mark this day once it has come.")
-        key = _idempotency_key()
+        key = write_key(
+            WriteRejected(400, "This change carried a broken id. Reload and try again.")
+        )
         stamp = utcnow()  # the write's revision, and when its key was applied
         if key is None or idempotency.claim(user.id, key, kind, stamp):
             apply(user, day, stamp)
@@ -220,16 +222,6 @@ def _base_revision(strict: bool = True) -> str | None:
 def _submitted_text() -> str:
     text = request.form.get("text", "")
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
-
-
-def _idempotency_key() -> str | None:
-    raw = request.form.get("key") or request.headers.get("Idempotency-Key")
-    if not raw:
-        return None
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise WriteRejected(400, "This change carried a broken id. Reload and try again.") from None
 
 
 def _apply_done(user: User, day: date, stamp: datetime) -> None:

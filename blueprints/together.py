@@ -15,15 +15,14 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from flask_limiter.util import get_remote_address
 
 import codes
 from content.calendar import now_utc, zone
 from days import DayOutOfReach, user_today, viewable_day
-from identity import current_user, require_user, stored_now, wants_fragment
+from identity import current_user, require_user, stored_now, wants_fragment, write_key
 from models import db
 from qr import qr_code
-from security import limit_writes, limiter, visitor_key
+from security import limit_guesses, limit_writes, limiter
 from together import access, links, thanks
 from together.calendar import together_day
 
@@ -34,12 +33,7 @@ JOIN_PER_VISITOR = "10 per 10 minutes"
 NEW_INVITES_PER_USER = "5 per 10 minutes"
 
 
-limit_join_per_client = limiter.shared_limit(
-    JOIN_PER_CLIENT, scope="join-client", key_func=get_remote_address
-)
-limit_join_per_visitor = limiter.shared_limit(
-    JOIN_PER_VISITOR, scope="join-visitor", key_func=visitor_key
-)
+limit_join_guesses = limit_guesses("join", JOIN_PER_CLIENT, JOIN_PER_VISITOR)
 
 
 @bp.after_request
@@ -130,16 +124,14 @@ def invite():
 
 
 @bp.get("/join/<token>")
-@limit_join_per_client
-@limit_join_per_visitor
+@limit_join_guesses
 def join_page(token: str):
     invitation = _invitation_or_abort(token)
     return render_template("together/join.html", token=token, inviter=invitation)
 
 
 @bp.post("/join/<token>")
-@limit_join_per_client
-@limit_join_per_visitor
+@limit_join_guesses
 def join(token: str):
     invitation = _invitation_or_abort(token)
     try:
@@ -250,7 +242,8 @@ def send_thanks():
     user = require_user()
     try:
         text = thanks.clean_text(request.form.get("preset", ""), request.form.get("text", ""))
-        thanks.send(user, text, user_today(user), stored_now(), _key())
+        key = write_key(thanks.ThanksRefused(400, "This thank-you carried a broken id. Reload."))
+        thanks.send(user, text, user_today(user), stored_now(), key)
         db.session.commit()
     except thanks.ThanksRefused as refused:
         db.session.rollback()
@@ -282,13 +275,3 @@ def close_note(note_id: str):
     if wants_fragment():
         return ""
     return redirect(url_for("practice.today"), code=303)
-
-
-def _key() -> str | None:
-    raw = request.form.get("key") or request.headers.get("Idempotency-Key")
-    if not raw:
-        return None
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise thanks.ThanksRefused(400, "This thank-you carried a broken id. Reload.") from None

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
+import idempotency
 from days import user_today
-from models import THANKS_MAX, AppliedWrite, ThankYou, User, db
+from models import THANKS_MAX, ThankYou, User, db
 from together.access import partner_of
 from together.notices import owe_thanks
 
@@ -78,7 +78,7 @@ def send(sender: User, text: str, today: date, now: datetime, key: str | None) -
     partner = partner_of(sender)
     if partner is None:
         raise NOT_LINKED
-    if key is not None and not _claim(sender, key):
+    if key is not None and not _claim(sender, key, now):
         return None
     if sent_today(sender.id, today) >= PER_DAY:
         raise TOO_MANY
@@ -91,20 +91,12 @@ def send(sender: User, text: str, today: date, now: datetime, key: str | None) -
     return note
 
 
-def _claim(user: User, key: str) -> bool:
-    """Record the outbox key; False if it was applied before (this request is a replay)."""
-    existing = db.session.get(AppliedWrite, key)
-    if existing is not None:
-        if existing.user_id != user.id:
-            raise ThanksRefused(409, "This change was already used. Reload and try again.")
-        return False
-    db.session.add(AppliedWrite(key=key, user_id=user.id, kind="thanks"))
+def _claim(sender: User, key: str, now: datetime) -> bool:
+    """Record the outbox key as the practice writes do; False for a replay (a no-op)."""
     try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()  # the same key won a race in another request
-        return False
-    return True
+        return idempotency.claim(sender.id, key, "thanks", now)
+    except idempotency.KeyOfAnotherUser:
+        raise ThanksRefused(409, "This change was already used. Reload and try again.") from None
 
 
 @dataclass(frozen=True)
