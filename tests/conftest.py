@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 
 from app import ROOT, create_app
 from models import db
+from tests.pushservice import PushService
 
 CI = os.environ.get("CI") == "true"
 POSTGRES_BASE_URL = os.environ.get(
@@ -161,6 +162,13 @@ def migrated_app(backend: str, tmp_path, old_revision: str, seed=(), to: str = "
                 db.drop_all()
                 db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
                 db.session.commit()
+
+
+@pytest.fixture
+def service():
+    """A loopback push service that verifies VAPID and decrypts what it is sent."""
+    with PushService() as svc:
+        yield svc
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -14,7 +14,6 @@ from models import PushSubscription, ReminderSent, User, db
 from reminders.dispatch import Dispatcher, DispatchReport
 from reminders.sender import make_sender
 from tests.conftest import HTMX, POSTGRES_URL, app_on, require_postgres
-from tests.pushservice import PushService
 from tests.reminders_support import (
     SUBJECT,
     counts,
@@ -42,12 +41,6 @@ def app(request, tmp_path):
 def sqlite_app(tmp_path):
     with app_on("sqlite", tmp_path, push_app) as app:
         yield app
-
-
-@pytest.fixture
-def service():
-    with PushService() as svc:
-        yield svc
 
 
 def start(app, service, reminder_time=None):

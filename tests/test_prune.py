@@ -17,7 +17,6 @@ from models import AppliedWrite, Completion, Reflection, ReminderSent, User, db
 from reminders import claim
 from reminders.schedule import MAX_PAUSE_DAYS
 from tests.conftest import FIXED_NOW, HTMX, app_on
-from tests.pushservice import PushService
 from tests.reminders_support import counts, dispatch, payloads, push_app, subscribe, utc
 
 NOW = datetime(2026, 12, 7, 3, 0)  # naive UTC, as stored
@@ -28,12 +27,6 @@ TODAY = NOW.date()
 def app(request, tmp_path):
     with app_on(request.param, tmp_path, push_app) as app:
         yield app
-
-
-@pytest.fixture
-def service():
-    with PushService() as svc:
-        yield svc
 
 
 def new_user(first_date: date = date(2025, 1, 1)) -> str:

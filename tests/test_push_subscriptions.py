@@ -18,7 +18,6 @@ from reminders import vapid
 from reminders.config import subject_is_real
 from reminders.subscriptions import is_public
 from tests.conftest import HTMX
-from tests.pushservice import PushService
 from tests.reminders_support import SUBJECT, push_app, subscribe, the_user
 
 
@@ -33,12 +32,6 @@ def strict_app(tmp_path):
     yield app
     with app.app_context():
         db.engine.dispose()
-
-
-@pytest.fixture
-def service():
-    with PushService() as svc:
-        yield svc
 
 
 @pytest.fixture

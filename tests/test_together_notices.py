@@ -18,7 +18,6 @@ from reminders import dispatch as dispatcher
 from reminders.partner_notices import LEASE, _claim, _deliver, dispatch_notices
 from reminders.sender import make_sender
 from tests.conftest import app_on
-from tests.pushservice import PushService
 from tests.reminders_support import dispatch, payloads, push_app, subscribe, utc
 from tests.test_together import TODAY, couple, invite_token, started, uid
 from together.notices import owe_did_it
@@ -30,12 +29,6 @@ NOON = utc(2026, 11, 26, 12, 1)
 def app(request, tmp_path):
     with app_on(request.param, tmp_path, push_app) as app:
         yield app
-
-
-@pytest.fixture
-def service():
-    with PushService() as svc:
-        yield svc
 
 
 def linked_with_push(app, service):

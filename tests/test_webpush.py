@@ -51,12 +51,6 @@ class FakeClock:
 
 
 @pytest.fixture
-def service():
-    with PushService() as svc:
-        yield svc
-
-
-@pytest.fixture
 def sender(make_sender) -> PushSender:
     return make_sender()
 

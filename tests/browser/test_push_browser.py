@@ -21,7 +21,6 @@ from sqlalchemy import select
 from models import PushSubscription, User, db
 from reminders import vapid
 from tests.browser.conftest import FOCUSED, PHONES, goto_ready, reload_ready, wait_until
-from tests.pushservice import PushService
 
 STUB = """
 (() => {
@@ -41,12 +40,6 @@ STUB = """
   }
 })();
 """
-
-
-@pytest.fixture
-def service():
-    with PushService() as svc:
-        yield svc
 
 
 @pytest.fixture
